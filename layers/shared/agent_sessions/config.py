@@ -1,0 +1,61 @@
+"""Settings read once from the environment.
+
+Every knob lives here so the handlers, the local stack and the tests agree on one object; the
+local stack and tests override fields through environment variables, never by patching modules.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AGENT_SESSIONS_", extra="ignore")
+
+    region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
+    dynamodb_url: str | None = None
+    """Endpoint of a DynamoDB-compatible server (local stack); None means real DynamoDB."""
+
+    sessions_table: str = "agent-sessions-sessions"
+    runs_table: str = "agent-sessions-runs"
+    streams_table: str = "agent-sessions-streams"
+
+    state_machine_arn: str | None = None
+    launcher: str = "stepfunctions"
+    """`stepfunctions` on AWS, `local` for the in-process launcher of the local stack."""
+
+    secret_key: str | None = None
+    """Root secret key of the single local environment (local stack only)."""
+    environment_id: str = "env_local"
+    keys_secret_name: str | None = None
+    """Secrets Manager secret holding `{"environments":[{"id","secretKey"},...]}` on AWS."""
+    keys_cache_seconds: int = 300
+
+    max_body_bytes: int = 1024 * 1024
+    max_record_bytes: int = 1024 * 1024
+    max_create_body_bytes: int = 32 * 1024
+    sse_default_timeout_seconds: int = 60
+    sse_max_timeout_seconds: int = 600
+    sse_ping_seconds: float = 5.0
+    sse_poll_min_seconds: float = 0.03
+    sse_poll_max_seconds: float = 1.0
+    out_coalesce_window_seconds: float = 0.1
+    part_id_ttl_seconds: int = 24 * 3600
+    session_token_ttl_seconds: int = 3600
+    run_suspend_timeout_seconds: int = 3600
+    worker_deadline_margin_ms: int = 60_000
+    agent_modules: list[str] = []
+    """Modules imported by the worker so their `@agent(...)` registrations exist."""
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Drop the cached settings (tests and the local stack change the environment first)."""
+    get_settings.cache_clear()

@@ -1,0 +1,1 @@
+"""HTTP edge: Powertools resolvers for the buffered routes, an ASGI app for the SSE reader."""

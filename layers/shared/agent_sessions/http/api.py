@@ -1,0 +1,315 @@
+"""Buffered routes (API Gateway HTTP API), one Powertools router per Lambda.
+
+Each route: authenticate, validate, call one domain function, shape the response. The same
+routers serve the local stack, so there is exactly one implementation of every route.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from agent_sessions import auth, runs, sessions, store, streams
+from agent_sessions.config import get_settings
+from agent_sessions.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthenticated
+from agent_sessions.http.cors import ALLOW_HEADERS, CORS_HEADERS
+from agent_sessions.http.errors import error_response, parse_json_body
+from agent_sessions.models import (
+    CloseSessionBody,
+    CreateSessionBody,
+    EndAndContinueBody,
+    PublicTokenBody,
+    UpdateSessionBody,
+)
+from agent_sessions.observability import logger, metrics
+
+token_router = APIGatewayHttpRouter()
+start_router = APIGatewayHttpRouter()
+control_router = APIGatewayHttpRouter()
+append_router = APIGatewayHttpRouter()
+ALL_ROUTERS = (token_router, start_router, control_router, append_router)
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=json.dumps(body, separators=(",", ":")),
+        headers={**CORS_HEADERS, **(headers or {})},
+    )
+
+
+def build_resolver(routers: Iterable[APIGatewayHttpRouter] = ALL_ROUTERS) -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(
+        cors=CORSConfig(allow_origin="*", allow_headers=ALLOW_HEADERS, expose_headers=["*"], max_age=600)
+    )
+    for router in routers:
+        app.include_router(router)
+
+    @app.exception_handler(Exception)
+    def _handle(exc: Exception) -> Response:
+        status, body, headers = error_response(exc)
+        return json_response(status, body, headers)
+
+    @app.not_found
+    def _not_found(_: Exception) -> Response:
+        return json_response(404, {"error": "Not found", "code": "route_not_found"})
+
+    return app
+
+
+# ---------------------------------------------------------------- request helpers
+
+
+def _event(router: APIGatewayHttpRouter) -> Any:
+    return router.current_event
+
+
+def _principal(router: APIGatewayHttpRouter) -> auth.Principal:
+    return auth.authenticate_headers(_event(router).headers or {})
+
+
+def _raw_body(router: APIGatewayHttpRouter, cap: int) -> str:
+    event = _event(router)
+    raw = event.decoded_body or ""
+    if len(raw.encode()) > cap:
+        raise PayloadTooLarge("Request body too large")
+    return str(raw)
+
+
+def _body(router: APIGatewayHttpRouter, cap: int = 32 * 1024, *, required: bool = True) -> Any:
+    return parse_json_body(_raw_body(router, cap), required=required)
+
+
+def _session(principal: auth.Principal, key: str) -> tuple[store.SessionModel, str]:
+    url_key = unquote(key)
+    if not url_key:
+        raise BadRequest("Missing session id", code="invalid_session_id")
+    session = sessions.resolve(principal.environment.id, url_key)
+    logger.append_keys(session_id=session.session_id, run_id=session.current_run_id)
+    return session, url_key
+
+
+def _io(value: str) -> str:
+    if value not in streams.IO_NAMES:
+        raise NotFound("Unknown channel")
+    return value
+
+
+def _query(router: APIGatewayHttpRouter) -> dict[str, str]:
+    return dict(_event(router).query_string_parameters or {})
+
+
+# ---------------------------------------------------------------- token mint
+
+
+@token_router.post("/api/v1/auth/jwt/claims")
+def jwt_claims() -> Response:
+    principal = _principal(token_router)
+    if not principal.is_secret_key:
+        raise Unauthenticated("Invalid or Missing API key")
+    return json_response(200, auth.claims_for(principal.environment))
+
+
+@token_router.post("/api/v1/auth/public-tokens")
+def public_tokens() -> Response:
+    principal = _principal(token_router)
+    if not principal.is_secret_key:
+        raise Forbidden("Public access tokens cannot mint tokens", code="unauthorized")
+    body = PublicTokenBody.model_validate(_body(token_router, 8 * 1024))
+    if any(not s.strip() for s in body.scopes):
+        raise BadRequest("Invalid request body: blank scope", code="invalid_body")
+    token = auth.mint_public_token(
+        principal.environment,
+        body.scopes,
+        expiration=body.expirationTime,
+        one_time_use=body.oneTimeUse,
+        realtime=body.realtime,
+    )
+    return json_response(200, {"token": token})
+
+
+# ---------------------------------------------------------------- start session
+
+
+@start_router.post("/api/v1/sessions")
+def create_session() -> Response:
+    principal = _principal(start_router)
+    body = CreateSessionBody.model_validate(_body(start_router, get_settings().max_create_body_bytes))
+    if not principal.is_secret_key and not (
+        auth.scopes_allow(principal.scopes, "write", "tasks", [body.taskIdentifier])
+        or any(s in ("write:sessions", "write:all", "admin") for s in principal.scopes)
+    ):
+        raise Forbidden("Unauthorized", param="access_token", type="authorization")
+    created = sessions.create(principal.environment, body)
+    logger.append_keys(session_id=created.session.session_id, run_id=created.run_id)
+    metrics.add_metric(name="SessionsCreated" if not created.is_cached else "SessionsReused", unit="Count", value=1)
+    return json_response(200 if created.is_cached else 201, created.body())
+
+
+# ---------------------------------------------------------------- session control
+
+
+@control_router.get("/api/v1/sessions")
+def list_sessions() -> Response:
+    principal = _principal(control_router)
+    if not principal.is_secret_key and not any(
+        s in ("read:sessions", "read:all", "admin") for s in principal.scopes
+    ):
+        raise Forbidden("Unauthorized", param="access_token", type="authorization")
+    return json_response(200, sessions.list_sessions(principal.environment.id, _list_query(_query(control_router))))
+
+
+def _csv(value: str | None) -> tuple[str, ...]:
+    return tuple(v for v in (value or "").split(",") if v)
+
+
+def _ms(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromtimestamp(int(value) / 1000, UTC)
+    except ValueError:
+        raise BadRequest(f"{name} must be a millisecond timestamp", code="invalid_query") from None
+
+
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _list_query(q: dict[str, str]) -> sessions.ListQuery:
+    try:
+        size = int(q.get("page[size]", "20"))
+    except ValueError:
+        raise BadRequest("page[size] must be an integer", code="invalid_query") from None
+    if not 1 <= size <= 100:
+        raise BadRequest("page[size] must be between 1 and 100", code="invalid_query")
+    if q.get("page[after]") and q.get("page[before]"):
+        raise BadRequest("page[after] and page[before] are exclusive", code="invalid_query")
+    status = q.get("filter[status]")
+    if status is not None and status not in sessions.STATUSES:
+        raise BadRequest("filter[status] must be ACTIVE, CLOSED or EXPIRED", code="invalid_query")
+    created_from = _ms(q.get("filter[createdAt][from]"), "filter[createdAt][from]")
+    period = q.get("filter[createdAt][period]")
+    if period:
+        unit = period[-1]
+        if unit not in _PERIODS or not period[:-1].isdigit():
+            raise BadRequest("filter[createdAt][period] must look like 7d", code="invalid_query")
+        created_from = datetime.fromtimestamp(
+            datetime.now(UTC).timestamp() - int(period[:-1]) * _PERIODS[unit], UTC
+        )
+    return sessions.ListQuery(
+        size=size,
+        after=q.get("page[after]"),
+        before=q.get("page[before]"),
+        types=_csv(q.get("filter[type]")),
+        tags=_csv(q.get("filter[tags]")),
+        task_identifiers=_csv(q.get("filter[taskIdentifier]")),
+        external_id=q.get("filter[externalId]"),
+        status=status,
+        created_from=created_from,
+        created_to=_ms(q.get("filter[createdAt][to]"), "filter[createdAt][to]"),
+    )
+
+
+@control_router.get("/api/v1/sessions/<session>")
+def retrieve_session(session: str) -> Response:
+    principal = _principal(control_router)
+    item, url_key = _session(principal, session)
+    principal.require("read", "sessions", sessions.resource_ids(item, url_key))
+    return json_response(200, sessions.to_item(item))
+
+
+@control_router.patch("/api/v1/sessions/<session>")
+def update_session(session: str) -> Response:
+    principal = _principal(control_router)
+    item, url_key = _session(principal, session)
+    principal.require("admin", "sessions", [url_key])
+    body = UpdateSessionBody.model_validate(_body(control_router))
+    return json_response(200, sessions.to_item(sessions.update(item, body)))
+
+
+@control_router.post("/api/v1/sessions/<session>/close")
+def close_session(session: str) -> Response:
+    principal = _principal(control_router)
+    item, url_key = _session(principal, session)
+    principal.require("admin", "sessions", [url_key])
+    body = CloseSessionBody.model_validate(_body(control_router, 1024, required=False))
+    return json_response(200, sessions.to_item(sessions.close(item, body)))
+
+
+@control_router.post("/api/v1/sessions/<session>/end-and-continue")
+def end_and_continue(session: str) -> Response:
+    principal = _principal(control_router)
+    item, url_key = _session(principal, session)
+    principal.require("write", "sessions", sessions.resource_ids(item, url_key))
+    body = EndAndContinueBody.model_validate(_body(control_router, 1024))
+    run_id, swapped = runs.end_and_continue(item, body.callingRunId, body.reason)
+    if swapped:
+        metrics.add_metric(name=f"RunsStarted_{runs.audit_reason(body.reason)}", unit="Count", value=1)
+    return json_response(200, {"runId": run_id, "swapped": swapped})
+
+
+@control_router.get("/api/v1/sessions/<session>/runs")
+def session_runs(session: str) -> Response:
+    principal = _principal(control_router)
+    item, url_key = _session(principal, session)
+    principal.require("read", "sessions", sessions.resource_ids(item, url_key))
+    return json_response(200, {"data": runs.session_runs(item)})
+
+
+@control_router.get("/realtime/v1/sessions/<session>/<io>/records")
+def read_records(session: str, io: str) -> Response:
+    principal = _principal(control_router)
+    io = _io(io)
+    item, url_key = _session(principal, session)
+    authorize_read(principal, item, url_key, io)
+    after = _query(control_router).get("afterEventId")
+    if after is not None and not after.isdigit():
+        raise BadRequest("afterEventId must be a non-negative integer", code="invalid_query")
+    cursor = int(after) if after is not None else -1
+    records: list[dict[str, Any]] = []
+    while True:
+        batch = streams.read_after(item.session_id or "", io, cursor, limit=500)
+        records += [streams.record_for_api(r, io) for r in batch if not streams.is_command(r)]
+        if len(batch) < 500:
+            break
+        cursor = batch[-1].seq
+    return json_response(200, {"records": records})
+
+
+def authorize_read(principal: auth.Principal, item: store.SessionModel, url_key: str, io: str) -> None:
+    """`.in` is for secret keys only; `.out` also for `read:sessions:{id}` (and `{id}:out`)."""
+    if io == "in":
+        principal.require_secret_key("Reading the in channel")
+        return
+    ids = sessions.resource_ids(item, url_key)
+    principal.require("read", "sessions", ids | {f"{i}:out" for i in ids})
+
+
+# ---------------------------------------------------------------- append
+
+
+@append_router.post("/realtime/v1/sessions/<session>/<io>/append")
+def append(session: str, io: str) -> Response:
+    principal = _principal(append_router)
+    io = _io(io)
+    item, url_key = _session(principal, session)
+    if io == "out":
+        principal.require_secret_key("Appending to the out channel")
+    else:
+        principal.require("write", "sessions", sessions.resource_ids(item, url_key))
+    raw = _raw_body(append_router, get_settings().max_body_bytes)
+    part_id = (_event(append_router).headers or {}).get("x-part-id") or None
+    if part_id is not None and len(part_id) > 256:
+        raise BadRequest("X-Part-Id must be at most 256 characters", code="invalid_part_id")
+    result, triggered = sessions.append(item, io, raw, part_id)
+    metrics.add_metric(name="Appends", unit="Count", value=1)
+    if triggered:
+        metrics.add_metric(name="RunsStarted_continuation", unit="Count", value=1)
+    return json_response(200, {"ok": True, "seq": result.seq})

@@ -1,0 +1,159 @@
+"""The SSE reader (`GET /realtime/v1/sessions/{session}/{io}`), an ASGI app.
+
+On AWS it runs under uvicorn behind the Lambda Web Adapter on a Function URL in RESPONSE_STREAM
+mode; the local stack mounts the very same app. Polling is adaptive: back-to-back while records
+flow, doubling toward `sse_poll_max_seconds` while idle, with a ping every `sse_ping_seconds`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from urllib.parse import unquote
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from agent_sessions import auth, sessions, streams
+from agent_sessions.config import get_settings
+from agent_sessions.errors import BadRequest, NotFound
+from agent_sessions.http.api import authorize_read
+from agent_sessions.http.cors import CORS_HEADERS, preflight_headers
+from agent_sessions.http.errors import error_response
+from agent_sessions.observability import logger, metrics
+
+_LEADING_DIGITS = re.compile(r"^\s*(\d+)")
+BATCH_LIMIT = 200
+
+
+def parse_last_event_id(value: str | None) -> int:
+    """`"123"` and `"123-4"` resume after 123; anything unparsable reads from the start."""
+    match = _LEADING_DIGITS.match(value or "")
+    return int(match.group(1)) if match else -1
+
+
+def parse_timeout(value: str | None) -> int:
+    settings = get_settings()
+    if value is None or value == "":
+        return settings.sse_default_timeout_seconds
+    try:
+        seconds = int(value)
+    except ValueError:
+        raise BadRequest("Invalid timeout seconds", code="invalid_timeout") from None
+    if seconds <= 0:
+        raise BadRequest("Timeout seconds must be greater than 0", code="invalid_timeout")
+    if seconds > 600:
+        raise BadRequest("Timeout seconds must be less than 600", code="invalid_timeout")
+    return min(seconds, settings.sse_max_timeout_seconds)
+
+
+def encode_batch(records: list[streams.store.StoredRecord]) -> bytes:
+    last = records[-1]
+    data = {
+        "records": [r.to_wire() for r in records],
+        "tail": {"seq_num": last.seq + 1, "timestamp": last.timestamp},
+    }
+    return f"id: {records[0].seq},{last.seq + 1}\nevent: batch\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def encode_ping() -> bytes:
+    return f"event: ping\ndata: {json.dumps({'timestamp': streams.now_ms()})}\n\n".encode()
+
+
+DONE = b"data: [DONE]\n\n"
+
+
+def follow(
+    session_id: str,
+    io: str,
+    cursor: int,
+    timeout_seconds: float,
+    *,
+    stop: threading.Event | None = None,
+) -> Iterator[bytes]:
+    """SSE frames of every record after `cursor` until the long-poll window ends.
+
+    Never holds more than one batch in memory; a gap in seqs is waited out, never skipped.
+    """
+    settings = get_settings()
+    backoff = streams.PollBackoff(settings.sse_poll_min_seconds, settings.sse_poll_max_seconds)
+    deadline = time.monotonic() + timeout_seconds
+    last_frame = time.monotonic()
+    while stop is None or not stop.is_set():
+        records = streams.read_after(session_id, io, cursor, limit=BATCH_LIMIT)
+        if records:
+            yield encode_batch(records)
+            cursor = records[-1].seq
+            last_frame = time.monotonic()
+            backoff.got_records()
+            if len(records) == BATCH_LIMIT:
+                continue
+        now = time.monotonic()
+        if now >= deadline:
+            break
+        if now - last_frame >= settings.sse_ping_seconds:
+            yield encode_ping()
+            last_frame = now
+        delay = backoff.idle() if not records else backoff.minimum
+        time.sleep(max(0.0, min(delay, deadline - now)))
+    yield DONE
+
+
+def _error(exc: Exception) -> Response:
+    status, body, headers = error_response(exc)
+    return JSONResponse(body, status_code=status, headers={**CORS_HEADERS, **headers})
+
+
+async def subscribe(request: Request) -> Response:
+    if request.method == "OPTIONS":
+        return Response(status_code=204, headers=preflight_headers(request.headers.get("access-control-request-headers")))
+    try:
+        principal = auth.authenticate_headers(request.headers)
+        io = request.path_params["io"]
+        if io not in streams.IO_NAMES:
+            raise NotFound("Unknown channel")
+        url_key = unquote(request.path_params["session"])
+        session = sessions.resolve(principal.environment.id, url_key)
+        authorize_read(principal, session, url_key, io)
+        timeout = parse_timeout(request.headers.get("timeout-seconds"))
+        cursor = parse_last_event_id(request.headers.get("last-event-id"))
+    except Exception as exc:
+        return _error(exc)
+    headers = {
+        **CORS_HEADERS,
+        "X-Stream-Version": "v2",
+        "Cache-Control": "no-cache",
+        "Connection": "keep-alive",
+        "X-Accel-Buffering": "no",
+    }
+    if request.method == "HEAD":
+        return Response(status_code=200, headers={**headers, "X-Last-Chunk-Index": "0"})
+    session_id = session.session_id or ""
+    if io == "out" and request.headers.get("x-peek-settled") == "1" and streams.is_settled(session_id):
+        headers["X-Session-Settled"] = "true"
+        timeout = 0
+    logger.info("sse subscribe", extra={"session_id": session_id, "io": io, "cursor": cursor})
+    metrics.add_metric(name="SseConnections", unit="Count", value=1)
+    return StreamingResponse(
+        follow(session_id, io, cursor, timeout), media_type="text/event-stream", headers=headers
+    )
+
+
+async def healthz(_: Request) -> Response:
+    return Response("ok")
+
+
+STREAM_PATH = "/realtime/v1/sessions/{session:str}/{io:str}"
+routes = [
+    Route(STREAM_PATH, subscribe, methods=["GET", "HEAD", "OPTIONS"]),
+    Route("/healthz", healthz),
+]
+
+
+def create_app() -> Starlette:
+    return Starlette(routes=routes)

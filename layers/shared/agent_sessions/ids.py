@@ -1,0 +1,45 @@
+"""Public id forms. `session_`/`run_` + 25 lowercase alphanumerics, like the reference cuids."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+
+_ALPHABET = string.ascii_lowercase + string.digits
+_NANO_ALPHABET = string.ascii_letters + string.digits + "_-"
+
+SESSION_PREFIX = "session_"
+RUN_PREFIX = "run_"
+SESSION_ID_RE = re.compile(r"^session_[a-z0-9]{25}$")
+RUN_ID_RE = re.compile(r"^run_[a-z0-9]{25}$")
+MAX_EXTERNAL_ID = 256
+
+
+def _random(n: int, alphabet: str = _ALPHABET) -> str:
+    return "".join(secrets.choice(alphabet) for _ in range(n))
+
+
+def new_session_id() -> str:
+    return SESSION_PREFIX + _random(25)
+
+
+def new_run_id() -> str:
+    return RUN_PREFIX + _random(25)
+
+
+def new_record_id() -> str:
+    """Record envelope id: unique per record so the client's per-connection dedupe never drops one."""
+    return _random(7, _NANO_ALPHABET)
+
+
+def is_session_id(value: str) -> bool:
+    return value.startswith(SESSION_PREFIX)
+
+
+def is_valid_run_id(value: str) -> bool:
+    return bool(RUN_ID_RE.match(value))
+
+
+def is_valid_external_id(value: str) -> bool:
+    return 0 < len(value) <= MAX_EXTERNAL_ID and not value.startswith(SESSION_PREFIX) and value == value.strip()

@@ -1,0 +1,38 @@
+"""`python -m agent_sessions.local`: the local stack, as `make dev` runs it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from agent_sessions.local.stack import LocalStack
+
+
+def announce(stack: LocalStack) -> None:
+    print(
+        "agent-sessions local stack\n"
+        f"  URL:        {stack.base_url}\n"
+        f"  Secret key: {stack.secret_key}\n"
+        f"  DynamoDB:   {stack.dynamodb_url}\n"
+        "  Agents:     demo-chat\n"
+        "Ctrl-C stops it.",
+        flush=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="agent-sessions-local", description="Run the local stack.")
+    parser.add_argument("--host", default=os.environ.get("AGENT_SESSIONS_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("AGENT_SESSIONS_PORT", "8787")))
+    args = parser.parse_args(argv)
+    try:
+        LocalStack(host=args.host, port=args.port).serve_forever(on_ready=announce)
+    except KeyboardInterrupt:
+        pass
+    print("agent-sessions: stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Start and stop the local stack: DynamoDB endpoint, tables, key, launcher, HTTP server."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+
+from agent_sessions import keys, launchers, store
+from agent_sessions.config import get_settings, reset_settings
+from agent_sessions.local.launcher import LocalLauncher
+from agent_sessions.local.server import create_app
+
+_FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "1",
+    "POWERTOOLS_METRICS_NAMESPACE": "AgentSessions",
+}
+
+
+def dev_secret_key(state_dir: Path) -> str:
+    """`AGENT_SESSIONS_SECRET_KEY`, else the key generated on first start and kept in `state_dir`."""
+    explicit = os.environ.get("AGENT_SESSIONS_SECRET_KEY")
+    if explicit:
+        return explicit
+    path = state_dir / "secret-key"
+    if path.exists():
+        return path.read_text().strip()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    key = keys.generate_root_key("dev")
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
+
+
+class LocalStack:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8787,
+        dynamodb_url: str | None = None,
+        secret_key: str | None = None,
+        state_dir: Path | None = None,
+        suspend_timeout_seconds: float | None = None,
+        environ: dict[str, str] | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.dynamodb_url = dynamodb_url or os.environ.get("AGENT_SESSIONS_DYNAMODB_URL")
+        self.state_dir = state_dir or Path(os.environ.get("AGENT_SESSIONS_STATE_DIR", ".agent-sessions"))
+        self.secret_key = secret_key or dev_secret_key(self.state_dir)
+        self.suspend_timeout_seconds = suspend_timeout_seconds
+        self.environ = environ or {}
+        self._moto: Any = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.launcher: LocalLauncher | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def prepare(self) -> None:
+        """Everything but the HTTP server: endpoint, settings, tables, keys, launcher."""
+        for name, value in _FAKE_AWS.items():
+            os.environ.setdefault(name, value)
+        if not self.dynamodb_url:
+            from moto.server import ThreadedMotoServer
+
+            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self._moto.start()
+            moto_host, moto_port = self._moto.get_host_and_port()
+            self.dynamodb_url = f"http://{moto_host}:{moto_port}"
+        os.environ.update(
+            {
+                **self.environ,
+                "AGENT_SESSIONS_DYNAMODB_URL": self.dynamodb_url,
+                "AGENT_SESSIONS_SECRET_KEY": self.secret_key,
+                "AGENT_SESSIONS_LAUNCHER": "local",
+            }
+        )
+        reset_settings()
+        store.configure()
+        store.create_tables()
+        keys.set_key_store(keys.StaticKeyStore([keys.Environment(get_settings().environment_id, self.secret_key)]))
+        self.launcher = LocalLauncher(suspend_timeout_seconds=self.suspend_timeout_seconds)
+        launchers.set_launcher(self.launcher)
+
+    def _make_server(self) -> uvicorn.Server:
+        config = uvicorn.Config(
+            create_app(),
+            host=self.host,
+            port=self.port,
+            log_level="warning",
+            timeout_graceful_shutdown=2,
+            lifespan="off",
+        )
+        return uvicorn.Server(config)
+
+    def serve_forever(self, on_ready: Callable[[LocalStack], None] | None = None) -> None:
+        self.prepare()
+        if on_ready is not None:
+            on_ready(self)
+        self._server = self._make_server()
+        try:
+            self._server.run()
+        finally:
+            self.stop()
+
+    def start_in_background(self) -> None:
+        self.prepare()
+        self._server = self._make_server()
+        self._thread = threading.Thread(target=self._server.run, name="local-http", daemon=True)
+        self._thread.start()
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("local HTTP server failed to start")
+            threading.Event().wait(0.02)
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(10)
+        if self.launcher is not None:
+            self.launcher.shutdown()
+            self.launcher = None
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None

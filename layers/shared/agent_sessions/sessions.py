@@ -1,0 +1,327 @@
+"""Session use cases: create (idempotent), resolve either id form, update, close, list, append."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from agent_sessions import auth, runs, store, streams
+from agent_sessions.config import get_settings
+from agent_sessions.errors import BadRequest, NotFound, SessionClosed, Unprocessable
+from agent_sessions.ids import is_session_id, new_session_id
+from agent_sessions.keys import Environment
+from agent_sessions.models import CloseSessionBody, CreateSessionBody, UpdateSessionBody
+
+logger = logging.getLogger(__name__)
+
+STATUSES = ("ACTIVE", "CLOSED", "EXPIRED")
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def addressing_key(session: store.SessionModel) -> str:
+    return session.external_id or session.session_id or ""
+
+
+def resource_ids(session: store.SessionModel, url_key: str) -> set[str]:
+    """Any of these in a scope authorizes the session, so tokens minted on either form work."""
+    return {url_key, session.session_id or "", *([session.external_id] if session.external_id else [])}
+
+
+def is_expired(session: store.SessionModel) -> bool:
+    return session.expires_at is not None and session.expires_at <= store.now()
+
+
+def status_of(session: store.SessionModel) -> str:
+    if session.closed_at is not None:
+        return "CLOSED"
+    return "EXPIRED" if is_expired(session) else "ACTIVE"
+
+
+def closed_reason(session: store.SessionModel) -> str | None:
+    """None while the session accepts input; the reason ("" if none was given) once it does not."""
+    if session.closed_at is not None:
+        return session.closed_reason or ""
+    if is_expired(session):
+        return "expired"
+    return None
+
+
+def to_item(session: store.SessionModel) -> dict[str, Any]:
+    """`SessionItem`: nullable keys are always present, as the client's schema requires."""
+    return {
+        "id": session.session_id,
+        "externalId": session.external_id,
+        "type": session.type,
+        "taskIdentifier": session.task_identifier,
+        "triggerConfig": session.trigger_config,
+        "currentRunId": session.current_run_id,
+        "tags": list(session.tags or []),
+        "metadata": session.metadata,
+        "closedAt": iso(session.closed_at),
+        "closedReason": session.closed_reason,
+        "expiresAt": iso(session.expires_at),
+        "createdAt": iso(session.created_at),
+        "updatedAt": iso(session.updated_at),
+    }
+
+
+def resolve(env_id: str, key: str) -> store.SessionModel:
+    session = store.get_session_item(store.session_pk(env_id, key))
+    if session is None:
+        raise NotFound("Session not found")
+    return session
+
+
+@dataclass(frozen=True)
+class Created:
+    session: store.SessionModel
+    run_id: str
+    public_access_token: str
+    is_cached: bool
+
+    def body(self) -> dict[str, Any]:
+        return {
+            **to_item(self.session),
+            "runId": self.run_id,
+            "publicAccessToken": self.public_access_token,
+            "isCached": self.is_cached,
+        }
+
+
+def create(env: Environment, body: CreateSessionBody) -> Created:
+    """Upsert on (environment, externalId); a cached call refreshes only `triggerConfig`."""
+    session_id = new_session_id()
+    key = body.externalId or session_id
+    pk = store.session_pk(env.id, key)
+    at = store.now()
+    item = store.SessionModel(
+        pk,
+        kind="session",
+        session_id=session_id,
+        env_id=env.id,
+        external_id=body.externalId,
+        type=body.type,
+        task_identifier=body.taskIdentifier,
+        trigger_config=body.triggerConfig.stored(),
+        tags=body.tags or [],
+        metadata=body.metadata,
+        current_run_version=0,
+        in_next_seq=0,
+        expires_at=body.expiresAt.astimezone(UTC) if body.expiresAt else None,
+        created_at=at,
+        updated_at=at,
+        list_env=env.id,
+        list_key=f"{at.isoformat()}#{session_id}",
+    )
+    alias = store.session_pk(env.id, session_id) if body.externalId else None
+    is_new = store.insert_session(item, alias)
+    if not is_new:
+        existing = store.get_session_item(pk)
+        if existing is None:
+            raise NotFound("Session not found")
+        if closed_reason(existing) is not None:
+            raise SessionClosed(
+                "Session is closed; use a different externalId to start a new session",
+                closedReason=closed_reason(existing) or None,
+            )
+        try:
+            item = store.update_session(
+                pk,
+                [store.SessionModel.trigger_config.set(body.triggerConfig.stored())],
+                condition=store.SessionModel.closed_at.does_not_exist(),
+            )
+        except store.ConditionFailed:
+            raise SessionClosed("Session is closed; use a different externalId to start a new session") from None
+    ensured = runs.ensure_live_run(item, "initial" if is_new else "continuation")
+    fresh = store.get_session_item(pk) if ensured.triggered else item
+    session = fresh or item
+    token = auth.session_token(env, addressing_key(session), get_settings().session_token_ttl_seconds)
+    return Created(session, ensured.run_id, token, is_cached=not is_new)
+
+
+def update(session: store.SessionModel, body: UpdateSessionBody) -> store.SessionModel:
+    fields = body.model_fields_set
+    if "externalId" in fields and body.externalId != session.external_id:
+        raise Unprocessable("externalId is read-only after create", code="external_id_immutable")
+    actions = []
+    if "tags" in fields:
+        actions.append(store.SessionModel.tags.set(body.tags or []))
+    if "metadata" in fields:
+        actions.append(
+            store.SessionModel.metadata.set(body.metadata)
+            if body.metadata is not None
+            else store.SessionModel.metadata.remove()
+        )
+    if not actions:
+        return session
+    return store.update_session(session.pk, actions)
+
+
+def close(session: store.SessionModel, body: CloseSessionBody) -> store.SessionModel:
+    """Write-once close.
+
+    An external close (no `callingRunId`) commits the `.in` wake-up record in the same transaction
+    that closes the session, then tells connected readers through a `session-closed` record.
+    """
+    actions = [store.SessionModel.closed_at.set(store.now())]
+    if body.reason:
+        actions.append(store.SessionModel.closed_reason.set(body.reason))
+    if body.callingRunId is not None:
+        if session.closed_at is not None:
+            return session
+        try:
+            return store.update_session(
+                session.pk, actions, condition=store.SessionModel.closed_at.does_not_exist()
+            )
+        except store.ConditionFailed:
+            return store.get_session_item(session.pk) or session
+    wake = json.dumps({"kind": "message", "payload": {"chatId": addressing_key(session), "trigger": "close"}})
+    try:
+        result = streams.append_in(
+            session.pk,
+            session.session_id or "",
+            int(session.in_next_seq or 0),
+            wake,
+            None,
+            reload=lambda: _reload_head(session.pk),
+            session_actions=actions,
+        )
+    except SessionClosed:
+        return store.get_session_item(session.pk) or session
+    streams.append_records(
+        session.session_id or "",
+        "out",
+        [("", streams.control_headers("session-closed", session_closed_reason=body.reason))],
+    )
+    closed = store.get_session_item(session.pk) or session
+    try:
+        runs.wake(closed, result.seq)
+    except Exception:
+        logger.warning("waking the run after close failed", extra={"session_id": session.session_id})
+    return closed
+
+
+def _reload_head(pk: str) -> tuple[int, str | None]:
+    fresh = store.get_session_item(pk)
+    if fresh is None:
+        raise NotFound("Session not found")
+    return int(fresh.in_next_seq or 0), closed_reason(fresh)
+
+
+def append(
+    session: store.SessionModel, io: str, raw_body: str, part_id: str | None
+) -> tuple[streams.AppendResult, bool]:
+    """Append to `.in` (then make sure a run will read it) or `.out`. Returns (result, run_triggered)."""
+    reason = closed_reason(session)
+    if reason is not None:
+        raise SessionClosed("Cannot append to a closed session", ok=False, closedReason=reason or None)
+    if io == "out":
+        return streams.append_out_http(session.session_id or "", raw_body, part_id), False
+
+    result = streams.append_in(
+        session.pk,
+        session.session_id or "",
+        int(session.in_next_seq or 0),
+        raw_body,
+        part_id,
+        reload=lambda: _reload_head(session.pk),
+    )
+    try:
+        ensured = runs.signal_input(session, result.seq)
+    except Exception:
+        # The record is durable; the next append retries the probe.
+        logger.exception("ensuring a live run failed", extra={"session_id": session.session_id})
+        return result, False
+    return result, ensured.triggered
+
+
+# ---------------------------------------------------------------- listing
+
+
+def _encode_cursor(key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(value: str) -> dict[str, Any]:
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+    except ValueError:
+        raise BadRequest("Invalid page cursor", code="invalid_cursor") from None
+    if not isinstance(decoded, dict):
+        raise BadRequest("Invalid page cursor", code="invalid_cursor")
+    return decoded
+
+
+def _cursor_of(item: store.SessionModel) -> str:
+    return _encode_cursor(
+        {"pk": {"S": item.pk}, "list_env": {"S": item.list_env}, "list_key": {"S": item.list_key}}
+    )
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    size: int = 20
+    after: str | None = None
+    before: str | None = None
+    types: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    task_identifiers: tuple[str, ...] = ()
+    external_id: str | None = None
+    status: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+    def matches(self, s: store.SessionModel) -> bool:
+        return (
+            (not self.types or s.type in self.types)
+            and (not self.tags or bool(set(self.tags) & set(s.tags or [])))
+            and (not self.task_identifiers or s.task_identifier in self.task_identifiers)
+            and (self.external_id is None or s.external_id == self.external_id)
+            and (self.status is None or status_of(s) == self.status)
+            and (self.created_from is None or (s.created_at is not None and s.created_at >= self.created_from))
+            and (self.created_to is None or (s.created_at is not None and s.created_at <= self.created_to))
+        )
+
+
+def list_sessions(env_id: str, query: ListQuery) -> dict[str, Any]:
+    """Newest first. `page[after]` walks toward older sessions, `page[before]` back toward newer."""
+    backwards = query.before is not None
+    start: dict[str, Any] | None = _decode_cursor(query.before or query.after or "") if (
+        query.before or query.after
+    ) else None
+    found: list[store.SessionModel] = []
+    more = False
+    while True:
+        items, last_key = store.query_sessions(
+            env_id, newest_first=not backwards, start_after=start, limit=max(query.size * 2, 20)
+        )
+        for item in items:
+            if not query.matches(item):
+                continue
+            if len(found) == query.size:
+                more = True
+                break
+            found.append(item)
+        if more or last_key is None:
+            break
+        start = last_key
+    if backwards:
+        found.reverse()
+    pagination: dict[str, str] = {}
+    if found:
+        older_exists = more if not backwards else True
+        newer_exists = more if backwards else query.after is not None
+        if older_exists:
+            pagination["next"] = _cursor_of(found[-1])
+        if newer_exists:
+            pagination["previous"] = _cursor_of(found[0])
+    return {"data": [to_item(s) for s in found], "pagination": pagination}

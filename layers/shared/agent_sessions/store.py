@@ -1,0 +1,507 @@
+"""PynamoDB models and the only code that touches DynamoDB.
+
+Three on-demand tables:
+
+* **sessions** (`pk`): the Session item lives at `<env>#<addressing key>` where the addressing key is
+  `externalId ?? friendlyId`; a second, alias item at `<env>#<friendlyId>` points at it when the two
+  differ. The browser transport always addresses sessions by externalId, so the hot path resolves a
+  session in one strongly consistent GetItem. Keys carry the environment, so a session of another
+  environment is simply not found. The `.in` head (next seq) lives on the Session item: an append
+  reads it with the session and advances it in the same transaction whose condition also says
+  "not closed", which makes close-vs-append atomic.
+* **runs** (`pk`, `sk`): run items at `run#<runId>`/`run`; SessionRun audit items at
+  `session#<friendlyId>`/`<triggeredAt>#<runId>` (time ordered per session).
+* **streams** (`pk`, `seq`): log pages at `<friendlyId>#<io>`/`<last seq>`; the `.out` head at
+  `<friendlyId>#out#head`/0; part-id markers at `<friendlyId>#<io>#part#<partId>`/0 (TTL);
+  overflow chunks of pages larger than one item at `<friendlyId>#<io>#big#<last seq>`/`<i>`.
+
+Conditional-write failures become domain exceptions here; nothing above this module sees botocore.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pynamodb.attributes import (
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.connection import Connection
+from pynamodb.exceptions import (
+    DoesNotExist,
+    PutError,
+    TransactWriteError,
+    UpdateError,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from agent_sessions.config import Settings, get_settings
+
+CONDITION_FAILED = "ConditionalCheckFailedException"
+PAGE_CHUNK_BYTES = 350_000
+"""Largest `records` string kept in one item; DynamoDB's item cap is 400 KB."""
+
+
+class ConditionFailed(Exception):
+    """A conditional write's expectation did not hold."""
+
+
+class TransactionCancelled(Exception):
+    def __init__(self, reasons: list[str | None]) -> None:
+        super().__init__(f"transaction cancelled: {reasons}")
+        self.reasons = reasons
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------- sessions
+
+
+class SessionsByEnv(GlobalSecondaryIndex["SessionModel"]):
+    """Sparse index (only Session items carry `list_env`) for cursor-paged listing, newest first."""
+
+    class Meta:
+        index_name = "by_env_created"
+        projection = AllProjection()
+
+    list_env = UnicodeAttribute(hash_key=True)
+    list_key = UnicodeAttribute(range_key=True)
+
+
+class SessionModel(Model):
+    class Meta:
+        table_name = "agent-sessions-sessions"
+        billing_mode = "PAY_PER_REQUEST"
+
+    pk = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute(default="session")
+    target = UnicodeAttribute(null=True)
+    """Alias items only: `pk` of the Session item."""
+
+    session_id = UnicodeAttribute(null=True)
+    env_id = UnicodeAttribute(null=True)
+    external_id = UnicodeAttribute(null=True)
+    type = UnicodeAttribute(null=True)
+    task_identifier = UnicodeAttribute(null=True)
+    trigger_config = JSONAttribute(null=True)
+    tags = ListAttribute(of=UnicodeAttribute, null=True)
+    metadata = JSONAttribute(null=True)
+    current_run_id = UnicodeAttribute(null=True)
+    current_run_version = NumberAttribute(default=0)
+    closed_at = UTCDateTimeAttribute(null=True)
+    closed_reason = UnicodeAttribute(null=True)
+    expires_at = UTCDateTimeAttribute(null=True)
+    created_at = UTCDateTimeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute(null=True)
+    in_next_seq = NumberAttribute(default=0)
+    list_env = UnicodeAttribute(null=True)
+    list_key = UnicodeAttribute(null=True)
+
+    by_env = SessionsByEnv()
+
+
+# ---------------------------------------------------------------- runs
+
+
+class RunModel(Model):
+    class Meta:
+        table_name = "agent-sessions-runs"
+        billing_mode = "PAY_PER_REQUEST"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    run_id = UnicodeAttribute(null=True)
+    session_id = UnicodeAttribute(null=True)
+    session_pk = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(null=True)
+    attempt = NumberAttribute(default=0)
+    payload = JSONAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    previous_run_id = UnicodeAttribute(null=True)
+    task_token = UnicodeAttribute(null=True)
+    pending_input = NumberAttribute(null=True)
+    execution_arn = UnicodeAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute(null=True)
+    triggered_at = UTCDateTimeAttribute(null=True)
+
+
+def run_key(run_id: str) -> tuple[str, str]:
+    return f"run#{run_id}", "run"
+
+
+# ---------------------------------------------------------------- streams
+
+
+class StreamItem(Model):
+    class Meta:
+        table_name = "agent-sessions-streams"
+        billing_mode = "PAY_PER_REQUEST"
+
+    pk = UnicodeAttribute(hash_key=True)
+    seq = NumberAttribute(range_key=True)
+    first_seq = NumberAttribute(null=True)
+    records = UnicodeAttribute(null=True)
+    chunks = NumberAttribute(null=True)
+    next_seq = NumberAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
+MODELS: tuple[type[Model], ...] = (SessionModel, RunModel, StreamItem)
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """One log record. `body` is the envelope string (`""` for control records)."""
+
+    seq: int
+    timestamp: int
+    body: str
+    headers: list[list[str]]
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"seq_num": self.seq, "timestamp": self.timestamp, "body": self.body, "headers": self.headers}
+
+
+_connection: Connection | None = None
+
+
+def configure(settings: Settings | None = None) -> None:
+    """Point the models at the configured tables and endpoint; call again after settings change."""
+    global _connection
+    settings = settings or get_settings()
+    names = {
+        SessionModel: settings.sessions_table,
+        RunModel: settings.runs_table,
+        StreamItem: settings.streams_table,
+    }
+    for model, name in names.items():
+        model.Meta.table_name = name
+        model.Meta.region = settings.region
+        model.Meta.host = settings.dynamodb_url
+        model._connection = None
+    _connection = None
+
+
+def connection() -> Connection:
+    global _connection
+    if _connection is None:
+        settings = get_settings()
+        _connection = Connection(region=settings.region, host=settings.dynamodb_url)
+    return _connection
+
+
+def create_tables() -> None:
+    """Create the tables if missing (local stack and tests; on AWS the template owns them)."""
+    for model in MODELS:
+        if not model.exists():
+            model.create_table(wait=True)
+
+
+def _cause(exc: Exception) -> str | None:
+    return getattr(exc, "cause_response_code", None)
+
+
+def _transact(build: Any) -> None:
+    try:
+        with TransactWrite(connection=connection()) as tx:
+            build(tx)
+    except TransactWriteError as exc:
+        reasons = [getattr(r, "code", None) if r else None for r in (exc.cancellation_reasons or [])]
+        if _cause(exc) == "TransactionCanceledException":
+            raise TransactionCancelled(reasons) from exc
+        raise
+
+
+# ---------------------------------------------------------------- session data access
+
+
+def session_pk(env_id: str, key: str) -> str:
+    return f"{env_id}#{key}"
+
+
+def get_session_item(pk: str) -> SessionModel | None:
+    """Strongly consistent: follows one alias hop."""
+    try:
+        item = SessionModel.get(pk, consistent_read=True)
+    except DoesNotExist:
+        return None
+    if item.kind == "alias" and item.target:
+        try:
+            return SessionModel.get(item.target, consistent_read=True)
+        except DoesNotExist:
+            return None
+    return item
+
+
+def insert_session(item: SessionModel, alias_pk: str | None) -> bool:
+    """Idempotent create: False when a session already holds this addressing key."""
+
+    def build(tx: TransactWrite) -> None:
+        tx.save(item, condition=SessionModel.pk.does_not_exist())
+        if alias_pk:
+            tx.save(
+                SessionModel(alias_pk, kind="alias", target=item.pk, env_id=item.env_id),
+                condition=SessionModel.pk.does_not_exist(),
+            )
+
+    try:
+        _transact(build)
+    except TransactionCancelled:
+        return False
+    return True
+
+
+def update_session(pk: str, actions: list[Any], condition: Any = None) -> SessionModel:
+    """UpdateItem with `pk` existence always asserted (UpdateItem would otherwise upsert)."""
+    cond = SessionModel.pk.exists() & (SessionModel.kind == "session")
+    if condition is not None:
+        cond = cond & condition
+    item = SessionModel(pk)
+    try:
+        item.update(actions=[*actions, SessionModel.updated_at.set(now())], condition=cond)
+    except UpdateError as exc:
+        if _cause(exc) == CONDITION_FAILED:
+            raise ConditionFailed(pk) from exc
+        raise
+    return item
+
+
+def swap_current_run(pk: str, expected_run_id: str | None, expected_version: int, new_run_id: str) -> SessionModel:
+    """The only write of `current_run_id`: CAS on (run id, version), bumping the version."""
+    expected = (
+        SessionModel.current_run_id.does_not_exist()
+        if expected_run_id is None
+        else SessionModel.current_run_id == expected_run_id
+    )
+    return update_session(
+        pk,
+        [SessionModel.current_run_id.set(new_run_id), SessionModel.current_run_version.add(1)],
+        condition=expected & (SessionModel.current_run_version == expected_version),
+    )
+
+
+def query_sessions(
+    env_id: str, *, newest_first: bool, start_after: dict[str, Any] | None, limit: int
+) -> tuple[list[SessionModel], dict[str, Any] | None]:
+    result = SessionModel.by_env.query(
+        env_id,
+        scan_index_forward=not newest_first,
+        last_evaluated_key=start_after,
+        limit=limit,
+    )
+    items = list(result)
+    return items, result.last_evaluated_key
+
+
+# ---------------------------------------------------------------- runs data access
+
+
+def put_run(item: RunModel) -> None:
+    item.save(condition=RunModel.pk.does_not_exist())
+
+
+def get_run(run_id: str) -> RunModel | None:
+    try:
+        return RunModel.get(*run_key(run_id), consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def update_run(run_id: str, actions: list[Any], condition: Any = None) -> RunModel:
+    cond = RunModel.pk.exists()
+    if condition is not None:
+        cond = cond & condition
+    item = RunModel(*run_key(run_id))
+    try:
+        item.update(actions=[*actions, RunModel.updated_at.set(now())], condition=cond)
+    except UpdateError as exc:
+        if _cause(exc) == CONDITION_FAILED:
+            raise ConditionFailed(run_id) from exc
+        raise
+    return item
+
+
+def signal_run_input(run_id: str, in_seq: int) -> dict[str, Any] | None:
+    """Mark input pending and take the parked task token, in one write; returns the old item.
+
+    The state machine parks its token only while `pending_input` is absent, so whichever of
+    "append" and "park" comes second sees the other: no input is slept through.
+    """
+    hash_key, range_key = run_key(run_id)
+    try:
+        response = RunModel._get_connection().update_item(
+            hash_key,
+            range_key=range_key,
+            actions=[RunModel.pending_input.set(in_seq), RunModel.task_token.remove()],
+            condition=RunModel.pk.exists(),
+            return_values="ALL_OLD",
+        )
+    except UpdateError as exc:
+        if _cause(exc) == CONDITION_FAILED:
+            return None
+        raise
+    attrs = response.get("Attributes")
+    if not attrs:
+        return None
+    return {name: next(iter(value.values())) for name, value in attrs.items()}
+
+
+def park_task_token(run_id: str, token: str) -> bool:
+    """What the state machine's WaitForInput state does; the in-process launcher does the same."""
+    try:
+        update_run(
+            run_id,
+            [RunModel.task_token.set(token), RunModel.status.set("WAITING")],
+            condition=RunModel.pending_input.does_not_exist(),
+        )
+    except ConditionFailed:
+        return False
+    return True
+
+
+def put_session_run(session_id: str, run_id: str, reason: str, at: datetime) -> None:
+    RunModel(
+        f"session#{session_id}",
+        f"{at.isoformat()}#{run_id}",
+        run_id=run_id,
+        session_id=session_id,
+        reason=reason,
+        triggered_at=at,
+    ).save()
+
+
+def list_session_runs(session_id: str) -> list[RunModel]:
+    return list(RunModel.query(f"session#{session_id}", consistent_read=True))
+
+
+# ---------------------------------------------------------------- streams data access
+
+
+def log_pk(session_id: str, io: str) -> str:
+    return f"{session_id}#{io}"
+
+
+def _page_items(pk: str, records: Sequence[StoredRecord]) -> list[StreamItem]:
+    payload = json.dumps([[r.seq, r.timestamp, r.body, r.headers] for r in records], separators=(",", ":"))
+    last = records[-1].seq
+    parts = [payload[i : i + PAGE_CHUNK_BYTES] for i in range(0, len(payload), PAGE_CHUNK_BYTES)] or [""]
+    head = StreamItem(pk, last, first_seq=records[0].seq, records=parts[0], chunks=len(parts))
+    overflow = [StreamItem(f"{pk}#big#{last}", i, records=part) for i, part in enumerate(parts[1:], start=1)]
+    return [head, *overflow]
+
+
+def append_in_record(
+    session_item_pk: str,
+    session_id: str,
+    io: str,
+    expected_seq: int,
+    record: StoredRecord,
+    part_id: str | None,
+    part_ttl_seconds: int,
+    session_actions: Sequence[Any] = (),
+) -> None:
+    """`.in` append: part marker + page + head advance (guarded by "not closed"), all or nothing.
+
+    `session_actions` ride along on the session update (closing writes its wake-up record this way).
+
+    Raises TransactionCancelled; reasons[0] is the part marker when `part_id` is given
+    (PynamoDB sends Puts before Updates, in call order).
+    """
+    pk = log_pk(session_id, io)
+
+    def build(tx: TransactWrite) -> None:
+        if part_id is not None:
+            tx.save(
+                StreamItem(
+                    f"{pk}#part#{part_id}",
+                    0,
+                    first_seq=record.seq,
+                    expires_at=timedelta(seconds=part_ttl_seconds),
+                ),
+                condition=StreamItem.pk.does_not_exist(),
+            )
+        for page in _page_items(pk, [record]):
+            tx.save(page, condition=StreamItem.pk.does_not_exist())
+        tx.update(
+            SessionModel(session_item_pk),
+            actions=[SessionModel.in_next_seq.set(expected_seq + 1), *session_actions],
+            condition=(SessionModel.in_next_seq == expected_seq) & SessionModel.closed_at.does_not_exist(),
+        )
+
+    _transact(build)
+
+
+def get_part_seq(session_id: str, io: str, part_id: str) -> int | None:
+    try:
+        item = StreamItem.get(f"{log_pk(session_id, io)}#part#{part_id}", 0, consistent_read=True)
+    except DoesNotExist:
+        return None
+    return int(item.first_seq) if item.first_seq is not None else None
+
+
+def head_pk(session_id: str, io: str) -> str:
+    return f"{log_pk(session_id, io)}#head"
+
+
+def read_head(session_id: str, io: str) -> int:
+    try:
+        item = StreamItem.get(head_pk(session_id, io), 0, consistent_read=True)
+    except DoesNotExist:
+        return 0
+    return int(item.next_seq or 0)
+
+
+def append_page(session_id: str, io: str, expected_seq: int, records: Sequence[StoredRecord]) -> None:
+    """Write a page of consecutive records at the separate head item (the `.out` writer's path)."""
+    pk = log_pk(session_id, io)
+    head = StreamItem(head_pk(session_id, io), 0)
+
+    def build(tx: TransactWrite) -> None:
+        for page in _page_items(pk, records):
+            tx.save(page, condition=StreamItem.pk.does_not_exist())
+        if expected_seq == 0:
+            cond = StreamItem.next_seq.does_not_exist() | (StreamItem.next_seq == 0)
+        else:
+            cond = StreamItem.next_seq == expected_seq
+        tx.update(head, actions=[StreamItem.next_seq.set(expected_seq + len(records))], condition=cond)
+
+    _transact(build)
+
+
+def _decode_page(pk: str, item: StreamItem) -> list[StoredRecord]:
+    payload = item.records or ""
+    if (item.chunks or 1) > 1:
+        rest = StreamItem.query(f"{pk}#big#{int(item.seq)}", consistent_read=True)
+        payload += "".join(part.records or "" for part in rest)
+    return [StoredRecord(int(s), int(t), b, h) for s, t, b, h in json.loads(payload)]
+
+
+def read_pages(
+    session_id: str, io: str, after_seq: int, *, limit: int = 50, newest_first: bool = False
+) -> Iterator[StoredRecord]:
+    """Records with seq > after_seq in order (or newest first), strongly consistent."""
+    pk = log_pk(session_id, io)
+    condition = StreamItem.seq > after_seq
+    for item in StreamItem.query(
+        pk, condition, consistent_read=True, limit=limit, scan_index_forward=not newest_first, page_size=limit
+    ):
+        records = _decode_page(pk, item)
+        if newest_first:
+            records.reverse()
+        for record in records:
+            if record.seq > after_seq:
+                yield record

@@ -1,0 +1,333 @@
+"""Ordered `.in`/`.out` logs: append with seq, read after a cursor, the coalescing `.out` writer.
+
+Order is the invariant everything else leans on: a record with seq n is committed in the same
+transaction that moves its log's head from n to n+1, so n+1 can never be visible before n, and a
+reader that only advances over contiguous seqs can neither skip nor repeat a record.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agent_sessions import store
+from agent_sessions.config import get_settings
+from agent_sessions.errors import ConcurrencyError, PayloadTooLarge, SessionClosed
+from agent_sessions.ids import new_record_id
+
+IO_NAMES = ("in", "out")
+CONTROL_HEADER = "trigger-control"
+_APPEND_ATTEMPTS = 8
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def envelope(data: Any, record_id: str | None = None) -> str:
+    return json.dumps({"data": data, "id": record_id or new_record_id()}, separators=(",", ":"))
+
+
+def check_record_size(body: str) -> None:
+    """The S2-compatible metered size: 8 bytes + the envelope's UTF-8 length."""
+    limit = get_settings().max_record_bytes
+    size = 8 + len(body.encode())
+    if size > limit:
+        raise PayloadTooLarge(
+            f"Record metered size {size} bytes exceeds the per-record limit of {limit} bytes. "
+            "Reduce tool-output size or split into smaller parts."
+        )
+
+
+def control_headers(kind: str, **extra: str | None) -> list[list[str]]:
+    headers = [[CONTROL_HEADER, kind]]
+    headers += [[name.replace("_", "-"), value] for name, value in extra.items() if value is not None]
+    return headers
+
+
+def control_kind(record: store.StoredRecord) -> str | None:
+    if record.headers and record.headers[0][0] == CONTROL_HEADER:
+        return record.headers[0][1]
+    for name, value in record.headers:
+        if name == CONTROL_HEADER:
+            return value
+    return None
+
+
+def header(record: store.StoredRecord, name: str) -> str | None:
+    return next((value for key, value in record.headers if key == name), None)
+
+
+def is_command(record: store.StoredRecord) -> bool:
+    return bool(record.headers) and record.headers[0][0] == ""
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    seq: int
+    duplicate: bool = False
+
+
+def append_in(
+    session_item_pk: str,
+    session_id: str,
+    next_seq: int,
+    raw_body: str,
+    part_id: str | None,
+    *,
+    reload: Callable[[], tuple[int, str | None]],
+    session_actions: Sequence[Any] = (),
+) -> AppendResult:
+    """Append one `.in` record. `next_seq` comes from the session read the caller already did.
+
+    `reload` re-reads the session (strongly consistent) when the head moved under us and returns
+    `(in_next_seq, closed_reason_or_None_if_open)`; a closed session stops the loop with 409.
+    """
+    body = envelope(raw_body, part_id)
+    check_record_size(body)
+    ttl = get_settings().part_id_ttl_seconds
+    for _ in range(_APPEND_ATTEMPTS):
+        record = store.StoredRecord(next_seq, now_ms(), body, [])
+        try:
+            store.append_in_record(
+                session_item_pk, session_id, "in", next_seq, record, part_id, ttl, session_actions
+            )
+            return AppendResult(next_seq)
+        except store.TransactionCancelled as exc:
+            if part_id is not None and exc.reasons and exc.reasons[0] == "ConditionalCheckFailed":
+                seq = store.get_part_seq(session_id, "in", part_id)
+                if seq is not None:
+                    return AppendResult(seq, duplicate=True)
+            next_seq, closed = reload()
+            if closed is not None:
+                raise SessionClosed(
+                    "Cannot append to a closed session", ok=False, closedReason=closed or None
+                ) from exc
+    raise ConcurrencyError("Too much contention appending to the session; retry")
+
+
+def append_records(session_id: str, io: str, bodies: list[tuple[str, list[list[str]]]]) -> int:
+    """Append records at the separate head (`.out` over HTTP); returns the first seq."""
+    next_seq = store.read_head(session_id, io)
+    for _ in range(_APPEND_ATTEMPTS):
+        ts = now_ms()
+        records = [store.StoredRecord(next_seq + i, ts, b, h) for i, (b, h) in enumerate(bodies)]
+        try:
+            store.append_page(session_id, io, next_seq, records)
+            return next_seq
+        except store.TransactionCancelled:
+            next_seq = store.read_head(session_id, io)
+    raise ConcurrencyError("Too much contention appending to the log; retry")
+
+
+def append_out_http(session_id: str, raw_body: str, part_id: str | None) -> AppendResult:
+    if part_id is not None:
+        seq = store.get_part_seq(session_id, "out", part_id)
+        if seq is not None:
+            return AppendResult(seq, duplicate=True)
+    body = envelope(raw_body, part_id)
+    check_record_size(body)
+    return AppendResult(append_records(session_id, "out", [(body, [])]))
+
+
+class OutWriter:
+    """Coalescing `.out` writer owned by one run.
+
+    The first record after a quiet spell is written at once; records arriving within the window
+    after a write are batched into one page written when the window closes. Seqs are assigned at
+    flush time from the head this writer last committed, so a second writer (a run swap) costs a
+    head re-read and a renumber, never a gap or a duplicate.
+    """
+
+    def __init__(self, session_id: str, *, window_seconds: float | None = None) -> None:
+        self.session_id = session_id
+        self.window = get_settings().out_coalesce_window_seconds if window_seconds is None else window_seconds
+        self._next_seq: int | None = None
+        self._buffer: list[tuple[str, list[list[str]]]] = []
+        self._cond = threading.Condition()
+        self._last_write = 0.0
+        self._inflight = False
+        self._closed = False
+        self._error: BaseException | None = None
+        self.last_seq = -1
+        self.writes = 0
+        self._thread = threading.Thread(target=self._run, name=f"out-writer-{session_id}", daemon=True)
+        self._thread.start()
+
+    def write_chunk(self, chunk: Any) -> None:
+        self._enqueue(envelope(chunk), [])
+
+    def write_control(self, kind: str, **headers: str | None) -> None:
+        self._enqueue("", control_headers(kind, **headers))
+
+    def _enqueue(self, body: str, headers: list[list[str]]) -> None:
+        check_record_size(body)
+        with self._cond:
+            if self._error is not None:
+                raise RuntimeError("out writer failed") from self._error
+            self._buffer.append((body, headers))
+            self._cond.notify_all()
+
+    def flush(self, timeout: float = 30.0) -> int:
+        """Block until everything enqueued so far is committed; returns the last committed seq."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._last_write = 0.0  # flush now, not at the end of the window
+            self._cond.notify_all()
+            while (self._buffer or self._inflight) and self._error is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("out writer flush timed out")
+                self._cond.wait(remaining)
+            if self._error is not None:
+                raise RuntimeError("out writer failed") from self._error
+            return self.last_seq
+
+    def close(self) -> None:
+        self.flush()
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._buffer and not self._closed:
+                    self._cond.wait()
+                if self._closed and not self._buffer:
+                    return
+                wait = self._last_write + self.window - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                batch, self._buffer = self._buffer, []
+                self._inflight = True
+            try:
+                self._commit(batch)
+            except BaseException as exc:
+                with self._cond:
+                    self._error = exc
+                    self._inflight = False
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self._inflight = False
+                self._last_write = time.monotonic()
+                self._cond.notify_all()
+
+    def _commit(self, batch: list[tuple[str, list[list[str]]]]) -> None:
+        for page in _pages(batch):
+            if self._next_seq is None:
+                self._next_seq = store.read_head(self.session_id, "out")
+            for _ in range(_APPEND_ATTEMPTS):
+                ts = now_ms()
+                records = [store.StoredRecord(self._next_seq + i, ts, b, h) for i, (b, h) in enumerate(page)]
+                try:
+                    store.append_page(self.session_id, "out", self._next_seq, records)
+                    break
+                except store.TransactionCancelled:
+                    self._next_seq = store.read_head(self.session_id, "out")
+            else:
+                raise ConcurrencyError("out writer lost the head too often")
+            self.writes += 1
+            self._next_seq += len(page)
+            self.last_seq = self._next_seq - 1
+
+
+_PAGE_BYTES = 300_000
+
+
+def _pages(batch: list[tuple[str, list[list[str]]]]) -> Iterator[list[tuple[str, list[list[str]]]]]:
+    """Split a batch so that an ordinary page stays within one item; a big record gets its own."""
+    page: list[tuple[str, list[list[str]]]] = []
+    size = 0
+    for body, headers in batch:
+        n = len(body) + 64
+        if page and size + n > _PAGE_BYTES:
+            yield page
+            page, size = [], 0
+        page.append((body, headers))
+        size += n
+    if page:
+        yield page
+
+
+# ---------------------------------------------------------------- reading
+
+
+def read_after(session_id: str, io: str, cursor: int, limit: int = 200) -> list[store.StoredRecord]:
+    """Contiguous records after `cursor`; stops at a gap so a reader never skips a seq."""
+    out: list[store.StoredRecord] = []
+    expected = cursor + 1
+    for record in store.read_pages(session_id, io, cursor, limit=limit):
+        if record.seq != expected:
+            break
+        out.append(record)
+        expected += 1
+        if len(out) >= limit:
+            break
+    return out
+
+
+def is_settled(session_id: str) -> bool:
+    """True when the newest real `.out` record is a `turn-complete` (the settled peek)."""
+    for record in store.read_pages(session_id, "out", -1, limit=2, newest_first=True):
+        if is_command(record):
+            continue
+        return control_kind(record) == "turn-complete"
+    return False
+
+
+def last_turn_complete(session_id: str, scan_limit: int = 5000) -> store.StoredRecord | None:
+    """The newest `turn-complete` on `.out` (the agent's boot cursor)."""
+    seen = 0
+    for record in store.read_pages(session_id, "out", -1, limit=scan_limit, newest_first=True):
+        if control_kind(record) == "turn-complete":
+            return record
+        seen += 1
+        if seen >= scan_limit:
+            break
+    return None
+
+
+def record_for_api(record: store.StoredRecord, io: str) -> dict[str, Any]:
+    """Shape of the records endpoint: `data` parsed for `.out`, raw string for `.in`."""
+    if not record.body:
+        item: dict[str, Any] = {"data": "", "id": "", "seqNum": record.seq}
+    else:
+        env = json.loads(record.body)
+        data = env.get("data")
+        if io == "out" and isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except ValueError:
+                pass
+        item = {"data": data, "id": str(env.get("id") or ""), "seqNum": record.seq}
+    if record.headers:
+        item["headers"] = record.headers
+    return item
+
+
+@dataclass
+class PollBackoff:
+    """Fast while records flow, doubling toward the cap while idle."""
+
+    minimum: float
+    maximum: float
+    current: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.current = self.minimum
+
+    def got_records(self) -> None:
+        self.current = self.minimum
+
+    def idle(self) -> float:
+        delay = self.current
+        self.current = min(self.current * 2, self.maximum)
+        return delay

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from agent_sessions import keys, launchers, store
+from agent_sessions.config import reset_settings
+from agent_sessions.http.api import build_resolver
+from tests.support import ENV, OTHER_ENV, http_event
+
+PASS_ASL = json.dumps({"StartAt": "Run", "States": {"Run": {"Type": "Pass", "End": True}}})
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[launchers.StepFunctionsLauncher]:
+    """moto in-process: the three tables, two environments, and a Step Functions launcher."""
+    monkeypatch.delenv("AGENT_SESSIONS_DYNAMODB_URL", raising=False)
+    with mock_aws():
+        reset_settings()
+        store.configure()
+        store.create_tables()
+        keys.set_key_store(keys.StaticKeyStore([ENV, OTHER_ENV]))
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        arn = sfn.create_state_machine(
+            name="agent-run", definition=PASS_ASL, roleArn="arn:aws:iam::123456789012:role/sfn"
+        )["stateMachineArn"]
+        launcher = launchers.StepFunctionsLauncher(arn, client=sfn)
+        launchers.set_launcher(launcher)
+        yield launcher
+        launchers.set_launcher(None)
+        keys.set_key_store(None)
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+class Api:
+    def __init__(self) -> None:
+        self.resolver = build_resolver()
+
+    def __call__(self, method: str, path: str, **kwargs: Any) -> ApiResponse:
+        result = self.resolver.resolve(http_event(method, path, **kwargs), None)
+        raw = result.get("body") or ""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw
+        return ApiResponse(result["statusCode"], {k.lower(): v for k, v in result["headers"].items()}, body)
+
+
+@pytest.fixture
+def api(aws: Any) -> Api:
+    return Api()
+
+
+def create_body(chat_id: str | None = "chat-1", task: str = "demo-chat", **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": "chat.agent",
+        "taskIdentifier": task,
+        "triggerConfig": {"basePayload": {"chatId": chat_id, "trigger": "preload", "messages": []}},
+        **extra,
+    }
+    if chat_id is not None:
+        body["externalId"] = chat_id
+    return body
+
+
+@pytest.fixture
+def created(api: Api) -> dict[str, Any]:
+    response = api("POST", "/api/v1/sessions", body=create_body(), token=ENV.secret_key)
+    assert response.status == 201, response.body
+    return dict(response.body)

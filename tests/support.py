@@ -1,0 +1,89 @@
+"""Helpers shared by the test suites: an in-process AWS, an HTTP API event builder, call counting."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent_sessions import keys, store
+
+ENV = keys.Environment("env_test", "tr_dev_" + "a1B2c3D4e5F6g7H8i9J0k1L2")
+OTHER_ENV = keys.Environment("env_other", "tr_dev_" + "Z9y8X7w6V5u4T3s2R1q0P9o8")
+
+
+def http_event(
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    token: str | None = None,
+) -> dict[str, Any]:
+    raw = body if isinstance(body, str) or body is None else json.dumps(body)
+    hdrs = {"content-type": "application/json", **{k.lower(): v for k, v in (headers or {}).items()}}
+    if token is not None:
+        hdrs["authorization"] = f"Bearer {token}"
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "&".join(f"{k}={v}" for k, v in (query or {}).items()),
+        "headers": hdrs,
+        "queryStringParameters": query,
+        "requestContext": {
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
+            "requestId": "test",
+            "routeKey": "$default",
+            "stage": "$default",
+        },
+        "body": raw,
+        "isBase64Encoded": False,
+    }
+
+
+@dataclass
+class DynamoCalls:
+    """Every DynamoDB request made by any PynamoDB connection, by operation name."""
+
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        with self.lock:
+            self.calls.append((model.name, params))
+
+    @property
+    def total(self) -> int:
+        return len(self.calls)
+
+    def by_operation(self) -> Counter[str]:
+        return Counter(name for name, _ in self.calls)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.calls.clear()
+
+
+def _clients() -> list[Any]:
+    clients = [model._get_connection().connection.client for model in store.MODELS]
+    clients.append(store.connection().client)
+    return clients
+
+
+@contextmanager
+def count_dynamodb_calls() -> Iterator[DynamoCalls]:
+    counter = DynamoCalls()
+    clients = _clients()
+    for client in clients:
+        client.meta.events.register("before-call.dynamodb", counter.record, unique_id=f"count-{id(counter)}")
+    try:
+        yield counter
+    finally:
+        for client in clients:
+            client.meta.events.unregister("before-call.dynamodb", unique_id=f"count-{id(counter)}")
