@@ -81,9 +81,9 @@ def count_dynamodb_calls() -> Iterator[DynamoCalls]:
     counter = DynamoCalls()
     clients = _clients()
     for client in clients:
-        client.meta.events.register("before-call.dynamodb", counter.record, unique_id=f"count-{id(counter)}")
+        client.meta.events.register("provide-client-params.dynamodb", counter.record, unique_id=f"count-{id(counter)}")
     try:
         yield counter
     finally:
         for client in clients:
-            client.meta.events.unregister("before-call.dynamodb", unique_id=f"count-{id(counter)}")
+            client.meta.events.unregister("provide-client-params.dynamodb", unique_id=f"count-{id(counter)}")

@@ -425,15 +425,7 @@ def append_in_record(
 
     def build(tx: TransactWrite) -> None:
         if part_id is not None:
-            tx.save(
-                StreamItem(
-                    f"{pk}#part#{part_id}",
-                    0,
-                    first_seq=record.seq,
-                    expires_at=timedelta(seconds=part_ttl_seconds),
-                ),
-                condition=StreamItem.pk.does_not_exist(),
-            )
+            tx.save(_part_marker(pk, part_id, record.seq, part_ttl_seconds), condition=StreamItem.pk.does_not_exist())
         for page in _page_items(pk, [record]):
             tx.save(page, condition=StreamItem.pk.does_not_exist())
         tx.update(
@@ -465,12 +457,27 @@ def read_head(session_id: str, io: str) -> int:
     return int(item.next_seq or 0)
 
 
-def append_page(session_id: str, io: str, expected_seq: int, records: Sequence[StoredRecord]) -> None:
-    """Write a page of consecutive records at the separate head item (the `.out` writer's path)."""
+def _part_marker(pk: str, part_id: str, seq: int, ttl_seconds: int) -> StreamItem:
+    return StreamItem(f"{pk}#part#{part_id}", 0, first_seq=seq, expires_at=timedelta(seconds=ttl_seconds))
+
+
+def append_page(
+    session_id: str,
+    io: str,
+    expected_seq: int,
+    records: Sequence[StoredRecord],
+    part: tuple[str, int] | None = None,
+) -> None:
+    """Write a page of consecutive records at the separate head item (the `.out` writer's path).
+
+    `part` = (part id, ttl seconds) dedupes a single-record HTTP append; its marker is reasons[0].
+    """
     pk = log_pk(session_id, io)
     head = StreamItem(head_pk(session_id, io), 0)
 
     def build(tx: TransactWrite) -> None:
+        if part is not None:
+            tx.save(_part_marker(pk, part[0], records[0].seq, part[1]), condition=StreamItem.pk.does_not_exist())
         for page in _page_items(pk, records):
             tx.save(page, condition=StreamItem.pk.does_not_exist())
         if expected_seq == 0:

@@ -110,28 +110,31 @@ def append_in(
     raise ConcurrencyError("Too much contention appending to the session; retry")
 
 
-def append_records(session_id: str, io: str, bodies: list[tuple[str, list[list[str]]]]) -> int:
-    """Append records at the separate head (`.out` over HTTP); returns the first seq."""
+def append_records(
+    session_id: str, io: str, bodies: list[tuple[str, list[list[str]]]], part_id: str | None = None
+) -> AppendResult:
+    """Append records at the log's separate head (`.out` over HTTP, control records)."""
+    part = (part_id, get_settings().part_id_ttl_seconds) if part_id is not None else None
     next_seq = store.read_head(session_id, io)
     for _ in range(_APPEND_ATTEMPTS):
         ts = now_ms()
         records = [store.StoredRecord(next_seq + i, ts, b, h) for i, (b, h) in enumerate(bodies)]
         try:
-            store.append_page(session_id, io, next_seq, records)
-            return next_seq
-        except store.TransactionCancelled:
+            store.append_page(session_id, io, next_seq, records, part)
+            return AppendResult(next_seq)
+        except store.TransactionCancelled as exc:
+            if part_id is not None and exc.reasons and exc.reasons[0] == "ConditionalCheckFailed":
+                seq = store.get_part_seq(session_id, io, part_id)
+                if seq is not None:
+                    return AppendResult(seq, duplicate=True)
             next_seq = store.read_head(session_id, io)
     raise ConcurrencyError("Too much contention appending to the log; retry")
 
 
 def append_out_http(session_id: str, raw_body: str, part_id: str | None) -> AppendResult:
-    if part_id is not None:
-        seq = store.get_part_seq(session_id, "out", part_id)
-        if seq is not None:
-            return AppendResult(seq, duplicate=True)
     body = envelope(raw_body, part_id)
     check_record_size(body)
-    return AppendResult(append_records(session_id, "out", [(body, [])]))
+    return append_records(session_id, "out", [(body, [])], part_id)
 
 
 class OutWriter:

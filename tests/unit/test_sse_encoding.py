@@ -1,0 +1,56 @@
+"""SSE framing and header parsing of the reader."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agent_sessions.errors import BadRequest
+from agent_sessions.http import stream
+from agent_sessions.store import StoredRecord
+from agent_sessions.streams import PollBackoff, control_headers, control_kind, header
+
+
+@pytest.mark.parametrize(("value", "cursor"), [("12", 12), ("12-3", 12), ("0", 0), (None, -1), ("0,13,0x", 0),
+                                               ("abc", -1), ("", -1)])
+def test_last_event_id(value: str | None, cursor: int) -> None:
+    assert stream.parse_last_event_id(value) == cursor
+
+
+@pytest.mark.parametrize(("value", "seconds"), [(None, 60), ("1", 1), ("120", 120), ("600", 600)])
+def test_timeout_seconds(value: str | None, seconds: int) -> None:
+    assert stream.parse_timeout(value) == seconds
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "601", "abc", "1.5"])
+def test_bad_timeout_seconds(value: str) -> None:
+    with pytest.raises(BadRequest):
+        stream.parse_timeout(value)
+
+
+def test_batch_frame_is_v2() -> None:
+    records = [StoredRecord(3, 1000, '{"data":{"type":"start"},"id":"a"}', []),
+               StoredRecord(4, 1001, "", control_headers("turn-complete", session_in_event_id="2"))]
+    frame = stream.encode_batch(records).decode()
+    lines = frame.split("\n")
+    assert lines[1] == "event: batch" and frame.endswith("\n\n")
+    data = json.loads(lines[2].removeprefix("data: "))
+    assert [r["seq_num"] for r in data["records"]] == [3, 4]
+    assert data["records"][1] == {"seq_num": 4, "timestamp": 1001, "body": "",
+                                  "headers": [["trigger-control", "turn-complete"], ["session-in-event-id", "2"]]}
+
+
+def test_control_helpers() -> None:
+    record = StoredRecord(0, 0, "", control_headers("turn-complete", public_access_token="t", session_closed=None))
+    assert control_kind(record) == "turn-complete"
+    assert header(record, "public-access-token") == "t"
+    assert header(record, "session-closed") is None
+
+
+def test_poll_backoff_is_fast_while_flowing_and_backs_off_idle() -> None:
+    backoff = PollBackoff(0.05, 1.0)
+    delays = [backoff.idle() for _ in range(7)]
+    assert delays == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+    backoff.got_records()
+    assert backoff.idle() == 0.05
