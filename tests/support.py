@@ -87,3 +87,81 @@ def count_dynamodb_calls() -> Iterator[DynamoCalls]:
     finally:
         for client in clients:
             client.meta.events.unregister("provide-client-params.dynamodb", unique_id=f"count-{id(counter)}")
+
+
+@dataclass
+class SseRecord:
+    seq: int
+    body: str
+    headers: list[list[str]]
+
+    @property
+    def control(self) -> str | None:
+        return next((v for k, v in self.headers if k == "trigger-control"), None)
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k == name), None)
+
+    @property
+    def chunk(self) -> Any:
+        return json.loads(self.body)["data"] if self.body else None
+
+
+@dataclass
+class SseRead:
+    status: int
+    headers: dict[str, str]
+    records: list[SseRecord]
+    events: list[str]
+    done: bool
+
+
+def read_sse(
+    base_url: str,
+    key: str,
+    token: str,
+    *,
+    io: str = "out",
+    last_event_id: int | None = None,
+    timeout_seconds: int = 10,
+    until_control: str | None = "turn-complete",
+    min_in_seq: int | None = None,
+    max_records: int | None = None,
+    extra_headers: dict[str, str] | None = None,
+) -> SseRead:
+    """Read an SSE v2 stream the way the transport does, stopping at a matching control record."""
+    import httpx
+
+    headers = {"authorization": f"Bearer {token}", "accept": "text/event-stream",
+               "timeout-seconds": str(timeout_seconds), **(extra_headers or {})}
+    if last_event_id is not None:
+        headers["last-event-id"] = str(last_event_id)
+    records: list[SseRecord] = []
+    events: list[str] = []
+    done = False
+    url = f"{base_url}/realtime/v1/sessions/{key}/{io}"
+    with httpx.stream("GET", url, headers=headers, timeout=timeout_seconds + 10) as response:
+        if response.status_code != 200:
+            response.read()
+            return SseRead(response.status_code, dict(response.headers), [], [], False)
+        event = "message"
+        for line in response.iter_lines():
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                data = line[5:].strip()
+                events.append(event)
+                if data == "[DONE]":
+                    done = True
+                    break
+                if event == "batch":
+                    for r in json.loads(data)["records"]:
+                        rec = SseRecord(r["seq_num"], r["body"], r["headers"])
+                        records.append(rec)
+                        stop_here = rec.control == until_control and until_control is not None and (
+                            min_in_seq is None or int(rec.header("session-in-event-id") or -1) >= min_in_seq
+                        )
+                        if stop_here or (max_records is not None and len(records) >= max_records):
+                            return SseRead(200, dict(response.headers), records, events, False)
+                event = "message"
+        return SseRead(200, dict(response.headers), records, events, done)

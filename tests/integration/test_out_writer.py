@@ -1,0 +1,62 @@
+"""The coalescing `.out` writer: few writes, no delay after quiet, order kept."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from agent_sessions import streams
+from tests.support import count_dynamodb_calls
+
+
+def test_thousand_chunks_at_100_per_second_cost_at_most_100_writes(created: dict[str, Any]) -> None:
+    writer = streams.OutWriter(created["id"])
+    with count_dynamodb_calls() as calls:
+        start = time.monotonic()
+        for i in range(1000):
+            writer.write_chunk({"type": "text-delta", "id": "t", "delta": str(i)})
+            time.sleep(max(0.0, start + (i + 1) / 100 - time.monotonic()))
+        writer.close()
+    writes = calls.by_operation()["TransactWriteItems"]
+    assert writes <= 100, calls.by_operation()
+    assert writer.writes == writes
+    bodies = streams.read_after(created["id"], "out", -1, limit=2000)
+    assert [r.seq for r in bodies] == list(range(1000))
+    assert [streams.json.loads(r.body)["data"]["delta"] for r in bodies] == [str(i) for i in range(1000)]
+
+
+def test_first_record_after_a_quiet_spell_is_written_at_once(created: dict[str, Any]) -> None:
+    writer = streams.OutWriter(created["id"], window_seconds=5.0)
+    try:
+        writer.write_chunk({"type": "start"})
+        deadline = time.monotonic() + 2.0
+        while not streams.read_after(created["id"], "out", -1) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert streams.read_after(created["id"], "out", -1), "first record waited for the window"
+    finally:
+        writer.close()
+
+
+def test_flush_commits_everything_enqueued(created: dict[str, Any]) -> None:
+    writer = streams.OutWriter(created["id"], window_seconds=10.0)
+    for i in range(5):
+        writer.write_chunk({"i": i})
+    assert writer.flush(timeout=5) == 4
+    writer.close()
+    assert len(streams.read_after(created["id"], "out", -1)) == 5
+
+
+def test_oversized_chunk_is_refused_before_it_is_queued(created: dict[str, Any]) -> None:
+    writer = streams.OutWriter(created["id"])
+    try:
+        try:
+            writer.write_chunk({"blob": "x" * (1024 * 1024)})
+        except streams.PayloadTooLarge:
+            pass
+        else:
+            raise AssertionError("expected PayloadTooLarge")
+        writer.write_chunk({"blob": "y" * (800 * 1024)})
+    finally:
+        writer.close()
+    stored = streams.read_after(created["id"], "out", -1)
+    assert len(stored) == 1 and len(stored[0].body) > 800 * 1024
