@@ -125,3 +125,17 @@ def test_bearer_parsing() -> None:
     for bad in ({}, {"authorization": "Basic abc"}, {"authorization": "Bearer "}):
         with pytest.raises(Unauthenticated):
             auth.bearer_token(bad)
+
+
+def test_rotated_keys_keep_old_tokens_valid_during_the_grace_window() -> None:
+    new = keys.Environment(ENV.id, "tr_dev_" + "N3wK3yN3wK3yN3wK3yN3wK3y")
+    rotated = keys.StaticKeyStore([new, ENV])
+    old_token = _sign({})
+    assert auth.authenticate(old_token, rotated).environment == ENV
+    with pytest.raises(Unauthenticated):
+        auth.authenticate(old_token, keys.StaticKeyStore([new]))
+
+
+def test_generated_secret_document_becomes_a_root_key() -> None:
+    envs = keys.parse_keys_document({"environmentId": "env_prod", "kind": "prod", "random": "a" * 24})
+    assert envs == [keys.Environment("env_prod", "tr_prod_" + "a" * 24)]

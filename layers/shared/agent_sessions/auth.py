@@ -168,26 +168,36 @@ def authenticate(token: str, store: keys.KeyStore | None = None) -> Principal:
         raise Unauthenticated("Invalid public access token") from exc
     if header.get("alg") != "HS256" or not isinstance(unverified.get("sub"), str):
         raise Unauthenticated("Invalid public access token")
-    env = keys.find_by_id(store, unverified["sub"])
-    if env is None:
+    candidates = keys.find_by_id(store, unverified["sub"])
+    if not candidates:
         raise Unauthenticated("Invalid public access token")
-    try:
-        claims = jwt.decode(
-            token,
-            env.secret_key,
-            algorithms=["HS256"],
-            audience=AUDIENCE,
-            issuer=ISSUER,
-            options={"require": ["exp", "iat", "sub"]},
-        )
-    except jwt.ExpiredSignatureError as exc:
-        raise Unauthenticated("Public access token has expired") from exc
-    except jwt.PyJWTError as exc:
-        raise Unauthenticated("Invalid public access token") from exc
+    env, claims = _verify(token, candidates)
     scopes = claims.get("scopes")
     if claims.get("pub") is not True or not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
         raise Unauthenticated("Invalid public access token")
     return Principal(environment=env, scopes=tuple(scopes), claims=claims)
+
+
+def _verify(token: str, candidates: list[keys.Environment]) -> tuple[keys.Environment, dict[str, Any]]:
+    """Try each key the environment has (more than one while a rotated key is in its grace window)."""
+    for env in candidates:
+        try:
+            claims = jwt.decode(
+                token,
+                env.secret_key,
+                algorithms=["HS256"],
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub"]},
+            )
+        except jwt.InvalidSignatureError:
+            continue
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated("Public access token has expired") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated("Invalid public access token") from exc
+        return env, claims
+    raise Unauthenticated("Invalid public access token")
 
 
 def authenticate_headers(headers: Mapping[str, str]) -> Principal:

@@ -48,11 +48,9 @@ def find_by_secret(store: KeyStore, key: str) -> Environment | None:
     return None
 
 
-def find_by_id(store: KeyStore, env_id: str) -> Environment | None:
-    for env in store.environments():
-        if env.id == env_id:
-            return env
-    return None
+def find_by_id(store: KeyStore, env_id: str) -> list[Environment]:
+    """Every key of the environment, newest first as listed (old keys stay during rotation)."""
+    return [env for env in store.environments() if env.id == env_id]
 
 
 class StaticKeyStore:
@@ -82,8 +80,15 @@ class SecretsManagerKeyStore:
 
             self._provider = SecretsProvider()
         raw = self._provider.get(self._secret_name, max_age=self._max_age)
-        doc = json.loads(raw) if isinstance(raw, str | bytes) else raw
+        return parse_keys_document(json.loads(raw) if isinstance(raw, str | bytes) else raw)
+
+
+def parse_keys_document(doc: dict[str, Any]) -> list[Environment]:
+    """Either `{"environments":[{"id","secretKey"}...]}` (rotation: list the old key too) or the
+    single environment the template generates: `{"environmentId","kind","random"}`."""
+    if "environments" in doc:
         return [Environment(id=e["id"], secret_key=e["secretKey"]) for e in doc["environments"]]
+    return [Environment(id=doc["environmentId"], secret_key=f"tr_{doc['kind']}_{doc['random']}")]
 
 
 _store: KeyStore | None = None

@@ -167,7 +167,7 @@ def handle(event: dict[str, Any], lambda_context: LambdaContextLike) -> dict[str
     if session.closed_at is not None:
         store.update_run(run_id, [store.RunModel.status.set(runs.COMPLETED)])
         return {"status": "done"}
-    environment = keys.find_by_id(keys.get_key_store(), session.env_id or "")
+    environment = next(iter(keys.find_by_id(keys.get_key_store(), session.env_id or "")), None)
     fn = find_agent(session.task_identifier or "")
     if environment is None or fn is None:
         store.update_run(

@@ -1,0 +1,76 @@
+"""Serve Powertools resolver routes from an ASGI app by speaking HTTP API (v2) events to them.
+
+Used by the local stack and by the Function URL app, so every route has one implementation.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+
+class _AsgiLambdaContext:
+    function_name = "agent-sessions"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:agent-sessions"
+
+    def __init__(self) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def http_api_event(request: Request, body: bytes) -> dict[str, Any]:
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    query: dict[str, str] = {}
+    for name, value in request.query_params.multi_items():
+        query[name] = f"{query[name]},{value}" if name in query else value
+    raw_path = request.scope.get("raw_path", request.url.path.encode()).decode()
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": raw_path,
+        "rawQueryString": request.url.query,
+        "headers": headers,
+        "queryStringParameters": query or None,
+        "requestContext": {
+            "http": {
+                "method": request.method,
+                "path": raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": request.client.host if request.client else "127.0.0.1",
+                "userAgent": headers.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "timeEpoch": int(time.time() * 1000),
+        },
+        "body": body.decode("utf-8", errors="replace"),
+        "isBase64Encoded": False,
+    }
+
+
+def resolver_endpoint(resolver: APIGatewayHttpResolver) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        event = http_api_event(request, await request.body())
+        result = await run_in_threadpool(resolver.resolve, event, _AsgiLambdaContext())
+        headers = {k: v if isinstance(v, str) else ",".join(v) for k, v in (result.get("headers") or {}).items()}
+        for name, values in (result.get("multiValueHeaders") or {}).items():
+            headers[name] = ",".join(values)
+        return Response(result.get("body") or b"", status_code=result["statusCode"], headers=headers)
+
+    return endpoint
+
+
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

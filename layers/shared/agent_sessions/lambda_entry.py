@@ -1,0 +1,42 @@
+"""Lambda wiring shared by every thin handler: observability decorators, resolver, worker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from agent_sessions import store
+from agent_sessions.observability import logger, metrics, tracer
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def _observed(fn: Handler) -> Handler:
+    return logger.inject_lambda_context(clear_state=True)(tracer.capture_lambda_handler(metrics.log_metrics(fn)))
+
+
+def http_handler(*routers: APIGatewayHttpRouter) -> Handler:
+    """A Lambda handler serving the given routers; the resolver is built on first use."""
+    state: dict[str, Any] = {}
+
+    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if "resolver" not in state:
+            from agent_sessions.http.api import build_resolver
+
+            store.configure()
+            state["resolver"] = build_resolver(routers)
+        return dict(state["resolver"].resolve(event, context))
+
+    return _observed(handle)
+
+
+def worker_handler() -> Handler:
+    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        from agent_sessions import worker
+
+        store.configure()
+        return worker.handle(event, context)
+
+    return _observed(handle)

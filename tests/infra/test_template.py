@@ -1,0 +1,133 @@
+"""Offline infrastructure checks: cfn-lint, sam validate --lint, asl-validator, schema agreement."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.decode import decode
+
+from agent_sessions import store
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+ASL = ROOT / "statemachines" / "agent_run.asl.json"
+NODE_BIN = ROOT / "tests" / "node" / "node_modules" / ".bin"
+BIN = Path(sys.executable).parent
+
+pytestmark = pytest.mark.infra
+
+
+def _template() -> dict[str, Any]:
+    template, matches = decode(str(TEMPLATE))
+    assert not matches, matches
+    return dict(template)
+
+
+def _run(*cmd: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1", **env},
+    )
+
+
+def test_cfn_lint_passes() -> None:
+    result = _run(str(BIN / "cfn-lint"), str(TEMPLATE))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sam_validate_lint_passes() -> None:
+    result = _run(str(BIN / "sam"), "validate", "--lint", "--template-file", str(TEMPLATE), "--region", "us-east-1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout + result.stderr
+
+
+def test_asl_validator_passes() -> None:
+    validator = NODE_BIN / "asl-validator"
+    assert validator.exists(), "run `make node-deps` (make test does)"
+    result = _run(str(validator), "--json-path", str(ASL))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_asl_validator_catches_a_broken_definition(tmp_path: Path) -> None:
+    broken = json.loads(ASL.read_text())
+    broken["States"]["Route"]["Default"] = "Nowhere"
+    path = tmp_path / "broken.asl.json"
+    path.write_text(json.dumps(broken))
+    assert _run(str(NODE_BIN / "asl-validator"), "--json-path", str(path)).returncode != 0
+
+
+def test_state_machine_substitutions_are_all_provided() -> None:
+    placeholders = set(re.findall(r"\$\{(\w+)\}", ASL.read_text()))
+    machine = _template()["Resources"]["AgentRunStateMachine"]["Properties"]
+    assert placeholders == set(machine["DefinitionSubstitutions"])
+    assert machine["Type"] == "STANDARD"
+
+
+def _key_schema(model: type[store.Model]) -> dict[str, str]:
+    return {attr.attr_name: ("HASH" if attr.is_hash_key else "RANGE")
+            for attr in model.get_attributes().values() if attr.is_hash_key or attr.is_range_key}
+
+
+@pytest.mark.parametrize(
+    ("resource", "model"),
+    [("SessionsTable", store.SessionModel), ("RunsTable", store.RunModel), ("StreamsTable", store.StreamItem)],
+)
+def test_pynamodb_key_schemas_match_the_template(resource: str, model: type[store.Model]) -> None:
+    table = _template()["Resources"][resource]["Properties"]
+    assert {k["AttributeName"]: k["KeyType"] for k in table["KeySchema"]} == _key_schema(model)
+    types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+    for name in _key_schema(model):
+        assert types[name] == model.get_attributes()[name].attr_type
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    indexes = {i["IndexName"]: i for i in table.get("GlobalSecondaryIndexes", [])}
+    for index in model._indexes.values():
+        template_index = indexes[index.Meta.index_name]
+        expected = {a.attr_name: ("HASH" if a.is_hash_key else "RANGE")
+                    for a in index.Meta.attributes.values() if a.is_hash_key or a.is_range_key}
+        assert {k["AttributeName"]: k["KeyType"] for k in template_index["KeySchema"]} == expected
+    ttl = [a.attr_name for a in model.get_attributes().values() if isinstance(a, store.TTLAttribute)]
+    assert table.get("TimeToLiveSpecification", {}).get("AttributeName") == (ttl[0] if ttl else None)
+
+
+def test_every_handler_folder_is_thin() -> None:
+    for folder in sorted((ROOT / "functions").iterdir()):
+        source = (folder / "app.py").read_text()
+        body = [n for n in ast.parse(source).body if not isinstance(n, ast.Import | ast.ImportFrom | ast.Expr)]
+        assert len(body) <= 2, f"{folder.name}/app.py holds logic; move it to the layer"
+        assert sorted(p.name for p in folder.iterdir() if p.name != "__pycache__") in (["app.py"], ["app.py", "run.sh"])
+
+
+def test_stream_function_runs_behind_the_web_adapter_in_stream_mode() -> None:
+    fn = _template()["Resources"]["OutStreamFunction"]["Properties"]
+    assert fn["FunctionUrlConfig"]["InvokeMode"] == "RESPONSE_STREAM"
+    assert fn["Environment"]["Variables"]["AWS_LWA_INVOKE_MODE"] == "response_stream"
+    run_sh = ROOT / "functions" / "out_stream" / "run.sh"
+    assert os.access(run_sh, os.X_OK) and b"\r" not in run_sh.read_bytes()
+
+
+def test_policies_name_resources_never_wildcards() -> None:
+    for name, resource in _template()["Resources"].items():
+        for policy in resource.get("Properties", {}).get("Policies", []) or []:
+            for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+                resources = statement["Resource"]
+                assert "*" not in json.dumps(resources, default=str), f"{name} grants a wildcard resource"
+                assert all(not a.endswith(":*") for a in statement["Action"]), f"{name} grants a wildcard action"
+
+
+def test_every_function_handler_imports() -> None:
+    import importlib.util
+
+    for folder in sorted((ROOT / "functions").iterdir()):
+        spec = importlib.util.spec_from_file_location(f"fn_{folder.name}", folder / "app.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        assert callable(getattr(module, "handler", None) or getattr(module, "app", None))
