@@ -81,7 +81,9 @@ def count_dynamodb_calls() -> Iterator[DynamoCalls]:
     counter = DynamoCalls()
     clients = _clients()
     for client in clients:
-        client.meta.events.register("provide-client-params.dynamodb", counter.record, unique_id=f"count-{id(counter)}")
+        client.meta.events.register(
+            "provide-client-params.dynamodb", counter.record, unique_id=f"count-{id(counter)}"
+        )
     try:
         yield counter
     finally:
@@ -132,8 +134,12 @@ def read_sse(
     """Read an SSE v2 stream the way the transport does, stopping at a matching control record."""
     import httpx
 
-    headers = {"authorization": f"Bearer {token}", "accept": "text/event-stream",
-               "timeout-seconds": str(timeout_seconds), **(extra_headers or {})}
+    headers = {
+        "authorization": f"Bearer {token}",
+        "accept": "text/event-stream",
+        "timeout-seconds": str(timeout_seconds),
+        **(extra_headers or {}),
+    }
     if last_event_id is not None:
         headers["last-event-id"] = str(last_event_id)
     records: list[SseRecord] = []
@@ -158,8 +164,13 @@ def read_sse(
                     for r in json.loads(data)["records"]:
                         rec = SseRecord(r["seq_num"], r["body"], r["headers"])
                         records.append(rec)
-                        stop_here = rec.control == until_control and until_control is not None and (
-                            min_in_seq is None or int(rec.header("session-in-event-id") or -1) >= min_in_seq
+                        stop_here = (
+                            rec.control == until_control
+                            and until_control is not None
+                            and (
+                                min_in_seq is None
+                                or int(rec.header("session-in-event-id") or -1) >= min_in_seq
+                            )
                         )
                         if stop_here or (max_records is not None and len(records) >= max_records):
                             return SseRead(200, dict(response.headers), records, events, False)

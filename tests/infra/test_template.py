@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cfnlint.decode import decode
-
 from agent_sessions import store
+from cfnlint.decode import decode
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -33,7 +32,11 @@ def _template() -> dict[str, Any]:
 
 def _run(*cmd: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cmd,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1", **env},
     )
 
@@ -44,7 +47,9 @@ def test_cfn_lint_passes() -> None:
 
 
 def test_sam_validate_lint_passes() -> None:
-    result = _run(str(BIN / "sam"), "validate", "--lint", "--template-file", str(TEMPLATE), "--region", "us-east-1")
+    result = _run(
+        str(BIN / "sam"), "validate", "--lint", "--template-file", str(TEMPLATE), "--region", "us-east-1"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "is a valid SAM Template" in result.stdout + result.stderr
 
@@ -72,13 +77,20 @@ def test_state_machine_substitutions_are_all_provided() -> None:
 
 
 def _key_schema(model: type[store.Model]) -> dict[str, str]:
-    return {attr.attr_name: ("HASH" if attr.is_hash_key else "RANGE")
-            for attr in model.get_attributes().values() if attr.is_hash_key or attr.is_range_key}
+    return {
+        attr.attr_name: ("HASH" if attr.is_hash_key else "RANGE")
+        for attr in model.get_attributes().values()
+        if attr.is_hash_key or attr.is_range_key
+    }
 
 
 @pytest.mark.parametrize(
     ("resource", "model"),
-    [("SessionsTable", store.SessionModel), ("RunsTable", store.RunModel), ("StreamsTable", store.StreamItem)],
+    [
+        ("SessionsTable", store.SessionModel),
+        ("RunsTable", store.RunModel),
+        ("StreamsTable", store.StreamItem),
+    ],
 )
 def test_pynamodb_key_schemas_match_the_template(resource: str, model: type[store.Model]) -> None:
     table = _template()["Resources"][resource]["Properties"]
@@ -90,8 +102,11 @@ def test_pynamodb_key_schemas_match_the_template(resource: str, model: type[stor
     indexes = {i["IndexName"]: i for i in table.get("GlobalSecondaryIndexes", [])}
     for index in model._indexes.values():
         template_index = indexes[index.Meta.index_name]
-        expected = {a.attr_name: ("HASH" if a.is_hash_key else "RANGE")
-                    for a in index.Meta.attributes.values() if a.is_hash_key or a.is_range_key}
+        expected = {
+            a.attr_name: ("HASH" if a.is_hash_key else "RANGE")
+            for a in index.Meta.attributes.values()
+            if a.is_hash_key or a.is_range_key
+        }
         assert {k["AttributeName"]: k["KeyType"] for k in template_index["KeySchema"]} == expected
     ttl = [a.attr_name for a in model.get_attributes().values() if isinstance(a, store.TTLAttribute)]
     assert table.get("TimeToLiveSpecification", {}).get("AttributeName") == (ttl[0] if ttl else None)
@@ -100,9 +115,14 @@ def test_pynamodb_key_schemas_match_the_template(resource: str, model: type[stor
 def test_every_handler_folder_is_thin() -> None:
     for folder in sorted((ROOT / "functions").iterdir()):
         source = (folder / "app.py").read_text()
-        body = [n for n in ast.parse(source).body if not isinstance(n, ast.Import | ast.ImportFrom | ast.Expr)]
+        body = [
+            n for n in ast.parse(source).body if not isinstance(n, ast.Import | ast.ImportFrom | ast.Expr)
+        ]
         assert len(body) <= 2, f"{folder.name}/app.py holds logic; move it to the layer"
-        assert sorted(p.name for p in folder.iterdir() if p.name != "__pycache__") in (["app.py"], ["app.py", "run.sh"])
+        assert sorted(p.name for p in folder.iterdir() if p.name != "__pycache__") in (
+            ["app.py"],
+            ["app.py", "run.sh"],
+        )
 
 
 def test_stream_function_runs_behind_the_web_adapter_in_stream_mode() -> None:
@@ -119,7 +139,9 @@ def test_policies_name_resources_never_wildcards() -> None:
             for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
                 resources = statement["Resource"]
                 assert "*" not in json.dumps(resources, default=str), f"{name} grants a wildcard resource"
-                assert all(not a.endswith(":*") for a in statement["Action"]), f"{name} grants a wildcard action"
+                assert all(not a.endswith(":*") for a in statement["Action"]), (
+                    f"{name} grants a wildcard action"
+                )
 
 
 def test_every_function_handler_imports() -> None:

@@ -11,9 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
-
 from agent_sessions import auth, runs, store, worker
+from agent_sessions.demo_chat import reply_for
 from agent_sessions.local.stack import LocalStack
+
 from tests.support import read_sse
 
 SUSPEND_TIMEOUT = 2.0
@@ -57,8 +58,12 @@ class Chat:
     def __init__(self, stack: LocalStack, chat_id: str, task: str = "demo-chat", **config: Any) -> None:
         self.stack, self.chat_id = stack, chat_id
         self.http = httpx.Client(base_url=stack.base_url, timeout=30)
-        body = {"type": "chat.agent", "externalId": chat_id, "taskIdentifier": task,
-                "triggerConfig": {"basePayload": {"chatId": chat_id, "trigger": "preload"}, **config}}
+        body = {
+            "type": "chat.agent",
+            "externalId": chat_id,
+            "taskIdentifier": task,
+            "triggerConfig": {"basePayload": {"chatId": chat_id, "trigger": "preload"}, **config},
+        }
         created = self.http.post("/api/v1/sessions", json=body, headers=self.secret).json()
         self.created = created
         self.token = created["publicAccessToken"]
@@ -68,21 +73,37 @@ class Chat:
         return {"authorization": f"Bearer {self.stack.secret_key}"}
 
     def send(self, text: str, part_id: str | None = None) -> int:
-        body = {"kind": "message", "payload": {"chatId": self.chat_id, "trigger": "submit-message",
-                "message": {"id": f"u-{time.time_ns()}", "role": "user", "parts": [{"type": "text", "text": text}]}}}
+        body = {
+            "kind": "message",
+            "payload": {
+                "chatId": self.chat_id,
+                "trigger": "submit-message",
+                "message": {
+                    "id": f"u-{time.time_ns()}",
+                    "role": "user",
+                    "parts": [{"type": "text", "text": text}],
+                },
+            },
+        }
         headers = {"authorization": f"Bearer {self.token}", **({"x-part-id": part_id} if part_id else {})}
-        response = self.http.post(f"/realtime/v1/sessions/{self.chat_id}/in/append", content=json.dumps(body),
-                                  headers=headers)
+        response = self.http.post(
+            f"/realtime/v1/sessions/{self.chat_id}/in/append", content=json.dumps(body), headers=headers
+        )
         assert response.status_code == 200, response.text
         return int(response.json()["seq"])
 
     def stop(self) -> int:
-        response = self.http.post(f"/realtime/v1/sessions/{self.chat_id}/in/append", content='{"kind":"stop"}',
-                                  headers={"authorization": f"Bearer {self.token}"})
+        response = self.http.post(
+            f"/realtime/v1/sessions/{self.chat_id}/in/append",
+            content='{"kind":"stop"}',
+            headers={"authorization": f"Bearer {self.token}"},
+        )
         return int(response.json()["seq"])
 
     def runs(self) -> list[dict[str, Any]]:
-        return list(self.http.get(f"/api/v1/sessions/{self.chat_id}/runs", headers=self.secret).json()["data"])
+        return list(
+            self.http.get(f"/api/v1/sessions/{self.chat_id}/runs", headers=self.secret).json()["data"]
+        )
 
     def session(self) -> dict[str, Any]:
         return dict(self.http.get(f"/api/v1/sessions/{self.chat_id}", headers=self.secret).json())
@@ -110,21 +131,29 @@ def test_a_turn_streams_deltas_and_ends_with_a_correlated_turn_complete(stack: L
     assert len(deltas) >= 8 and elapsed >= 0.5
     assert "hello there" in text_of(read.records)
     types = [r.chunk["type"] for r in read.records if r.chunk]
-    assert types[:3] == ["start", "start-step", "text-start"] and types[-3:] == ["text-end", "finish-step", "finish"]
+    assert types[:3] == ["start", "start-step", "text-start"] and types[-3:] == [
+        "text-end",
+        "finish-step",
+        "finish",
+    ]
     done = read.records[-1]
     assert done.control == "turn-complete" and done.body == ""
     assert int(done.header("session-in-event-id") or -1) >= seq
     fresh = auth.authenticate(done.header("public-access-token") or "")
     assert "write:sessions:turn-1" in fresh.scopes and "read:sessions:turn-1" in fresh.scopes
     assert [r.seq for r in read.records] == list(range(len(read.records)))
-    assert len({json.loads(r.body)["id"] for r in read.records if r.body}) == len([r for r in read.records if r.body])
+    assert len({json.loads(r.body)["id"] for r in read.records if r.body}) == len(
+        [r for r in read.records if r.body]
+    )
 
 
 def test_second_turn_resumes_from_last_event_id_without_replay(stack: LocalStack) -> None:
     chat = Chat(stack, "turn-2")
     first = read_sse(stack.base_url, chat.chat_id, chat.token, min_in_seq=chat.send("one"))
     cursor = first.records[-1].seq
-    second = read_sse(stack.base_url, chat.chat_id, chat.token, last_event_id=cursor, min_in_seq=chat.send("two"))
+    second = read_sse(
+        stack.base_url, chat.chat_id, chat.token, last_event_id=cursor, min_in_seq=chat.send("two")
+    )
     assert second.records[0].seq == cursor + 1
     assert "two" in text_of(second.records) and "one" not in text_of(second.records)
 
@@ -135,7 +164,9 @@ def test_reconnect_mid_turn_loses_and_repeats_nothing(stack: LocalStack) -> None
     seen: list[int] = []
     cursor: int | None = None
     for _ in range(50):
-        part = read_sse(stack.base_url, chat.chat_id, chat.token, last_event_id=cursor, min_in_seq=seq, max_records=3)
+        part = read_sse(
+            stack.base_url, chat.chat_id, chat.token, last_event_id=cursor, min_in_seq=seq, max_records=3
+        )
         seen += [r.seq for r in part.records]
         cursor = seen[-1] if seen else None
         if part.records and part.records[-1].control == "turn-complete":
@@ -147,8 +178,14 @@ def test_settled_peek_closes_at_once_with_the_header(stack: LocalStack) -> None:
     chat = Chat(stack, "settled")
     first = read_sse(stack.base_url, chat.chat_id, chat.token, min_in_seq=chat.send("hi"))
     started = time.monotonic()
-    peek = read_sse(stack.base_url, chat.chat_id, chat.token, last_event_id=first.records[-1].seq,
-                    extra_headers={"x-peek-settled": "1"}, timeout_seconds=30)
+    peek = read_sse(
+        stack.base_url,
+        chat.chat_id,
+        chat.token,
+        last_event_id=first.records[-1].seq,
+        extra_headers={"x-peek-settled": "1"},
+        timeout_seconds=30,
+    )
     assert peek.headers.get("x-session-settled") == "true" and peek.done and peek.records == []
     assert time.monotonic() - started < 5
 
@@ -166,10 +203,15 @@ def test_stop_ends_the_turn_early_and_the_next_turn_is_clean(stack: LocalStack) 
     stop_seq = chat.stop()
     stopped = read_sse(stack.base_url, chat.chat_id, chat.token, min_in_seq=seq)
     assert int(stopped.records[-1].header("session-in-event-id") or -1) >= stop_seq
-    full = len("You said: please write a very long answer. This reply is streamed word by word by demo-chat.".split())
+    full = len(reply_for("please write a very long answer"))
     assert len([r for r in stopped.records if r.chunk and r.chunk.get("type") == "text-delta"]) < full
-    after = read_sse(stack.base_url, chat.chat_id, chat.token, last_event_id=stopped.records[-1].seq,
-                     min_in_seq=chat.send("again"))
+    after = read_sse(
+        stack.base_url,
+        chat.chat_id,
+        chat.token,
+        last_event_id=stopped.records[-1].seq,
+        min_in_seq=chat.send("again"),
+    )
     assert "again" in text_of(after.records)
 
 
@@ -179,8 +221,13 @@ def test_idle_run_suspends_and_the_next_append_resumes_it(stack: LocalStack) -> 
     run_id = chat.created["runId"]
     wait_for(lambda: (store.get_run(run_id) or store.RunModel()).status == runs.WAITING, timeout=5)
     assert store.get_run(run_id).task_token  # type: ignore[union-attr]
-    second = read_sse(stack.base_url, chat.chat_id, chat.token, last_event_id=first.records[-1].seq,
-                      min_in_seq=chat.send("two"))
+    second = read_sse(
+        stack.base_url,
+        chat.chat_id,
+        chat.token,
+        last_event_id=first.records[-1].seq,
+        min_in_seq=chat.send("two"),
+    )
     assert "two" in text_of(second.records)
     assert [r["reason"] for r in chat.runs()] == ["initial"]
     assert chat.session()["currentRunId"] == run_id
@@ -191,8 +238,13 @@ def test_suspend_timeout_expires_the_run_and_the_next_append_continues(stack: Lo
     first = read_sse(stack.base_url, chat.chat_id, chat.token, min_in_seq=chat.send("one"))
     run_id = chat.created["runId"]
     wait_for(lambda: (store.get_run(run_id) or store.RunModel()).status == runs.EXPIRED, timeout=8)
-    second = read_sse(stack.base_url, chat.chat_id, chat.token, last_event_id=first.records[-1].seq,
-                      min_in_seq=chat.send("two"))
+    second = read_sse(
+        stack.base_url,
+        chat.chat_id,
+        chat.token,
+        last_event_id=first.records[-1].seq,
+        min_in_seq=chat.send("two"),
+    )
     assert "two" in text_of(second.records) and "one" not in text_of(second.records)
     assert [r["reason"] for r in chat.runs()] == ["initial", "continuation"]
     assert chat.session()["currentRunId"] != run_id
@@ -217,15 +269,25 @@ def test_exhausted_attempts_fail_the_run_and_the_next_append_continues(stack: Lo
 def test_external_close_ends_the_run_and_readers(stack: LocalStack) -> None:
     chat = Chat(stack, "closer", idleTimeoutInSeconds=1)
     first = read_sse(stack.base_url, chat.chat_id, chat.token, min_in_seq=chat.send("hi"))
-    closed = chat.http.post(f"/api/v1/sessions/{chat.chat_id}/close", json={"reason": "bye"}, headers=chat.secret)
+    closed = chat.http.post(
+        f"/api/v1/sessions/{chat.chat_id}/close", json={"reason": "bye"}, headers=chat.secret
+    )
     assert closed.status_code == 200
-    tail = read_sse(stack.base_url, chat.chat_id, chat.token, last_event_id=first.records[-1].seq,
-                    until_control="session-closed")
+    tail = read_sse(
+        stack.base_url,
+        chat.chat_id,
+        chat.token,
+        last_event_id=first.records[-1].seq,
+        until_control="session-closed",
+    )
     assert tail.records[-1].header("session-closed-reason") == "bye"
     run_id = chat.created["runId"]
     wait_for(lambda: (store.get_run(run_id) or store.RunModel()).status == runs.COMPLETED, timeout=5)
-    refused = chat.http.post(f"/realtime/v1/sessions/{chat.chat_id}/in/append", content="x",
-                             headers={"authorization": f"Bearer {chat.token}"})
+    refused = chat.http.post(
+        f"/realtime/v1/sessions/{chat.chat_id}/in/append",
+        content="x",
+        headers={"authorization": f"Bearer {chat.token}"},
+    )
     assert refused.status_code == 409 and refused.json()["code"] == "session_closed"
 
 

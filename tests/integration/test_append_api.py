@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
-
 from agent_sessions import store
+
 from tests.integration.conftest import Api
 from tests.support import ENV, count_dynamodb_calls
 
@@ -16,7 +16,9 @@ IN = "/realtime/v1/sessions/chat-1/in/append"
 
 
 def records(api: Api, io: str = "in") -> list[dict[str, Any]]:
-    return list(api("GET", f"/realtime/v1/sessions/chat-1/{io}/records", token=ENV.secret_key).body["records"])
+    return list(
+        api("GET", f"/realtime/v1/sessions/chat-1/{io}/records", token=ENV.secret_key).body["records"]
+    )
 
 
 def test_append_assigns_dense_seqs_and_stores_the_raw_body(api: Api, created: dict[str, Any]) -> None:
@@ -28,7 +30,9 @@ def test_append_assigns_dense_seqs_and_stores_the_raw_body(api: Api, created: di
     assert stored[0]["id"] == "p0" and json.loads(stored[0]["data"]) == MESSAGE
 
 
-def test_duplicate_part_id_stores_one_record_and_returns_the_same_seq(api: Api, created: dict[str, Any]) -> None:
+def test_duplicate_part_id_stores_one_record_and_returns_the_same_seq(
+    api: Api, created: dict[str, Any]
+) -> None:
     pat = created["publicAccessToken"]
     first = api("POST", IN, body=MESSAGE, token=pat, headers={"x-part-id": "same"})
     api("POST", IN, body={"kind": "stop"}, token=pat, headers={"x-part-id": "other"})
@@ -63,19 +67,35 @@ def test_records_bigger_than_an_item_are_stored_whole(api: Api, created: dict[st
 
 
 def test_out_append_requires_a_secret_key(api: Api, created: dict[str, Any]) -> None:
-    denied = api("POST", "/realtime/v1/sessions/chat-1/out/append", body="{}", token=created["publicAccessToken"])
+    denied = api(
+        "POST", "/realtime/v1/sessions/chat-1/out/append", body="{}", token=created["publicAccessToken"]
+    )
     assert denied.status == 403
     chunk = json.dumps({"type": "text-delta", "id": "t", "delta": "hi"})
-    ok = api("POST", "/realtime/v1/sessions/chat-1/out/append", body=chunk, token=ENV.secret_key,
-             headers={"x-part-id": "o1"})
+    ok = api(
+        "POST",
+        "/realtime/v1/sessions/chat-1/out/append",
+        body=chunk,
+        token=ENV.secret_key,
+        headers={"x-part-id": "o1"},
+    )
     assert ok.body == {"ok": True, "seq": 0}
-    dup = api("POST", "/realtime/v1/sessions/chat-1/out/append", body=chunk, token=ENV.secret_key,
-              headers={"x-part-id": "o1"})
+    dup = api(
+        "POST",
+        "/realtime/v1/sessions/chat-1/out/append",
+        body=chunk,
+        token=ENV.secret_key,
+        headers={"x-part-id": "o1"},
+    )
     assert dup.body == {"ok": True, "seq": 0}
-    assert records(api, "out") == [{"data": {"type": "text-delta", "id": "t", "delta": "hi"}, "id": "o1", "seqNum": 0}]
+    assert records(api, "out") == [
+        {"data": {"type": "text-delta", "id": "t", "delta": "hi"}, "id": "o1", "seqNum": 0}
+    ]
 
 
-def test_append_to_a_dead_run_starts_exactly_one_continuation(api: Api, created: dict[str, Any], aws: Any) -> None:
+def test_append_to_a_dead_run_starts_exactly_one_continuation(
+    api: Api, created: dict[str, Any], aws: Any
+) -> None:
     store.update_run(created["runId"], [store.RunModel.status.set("COMPLETED")])
     pat = created["publicAccessToken"]
     api("POST", IN, body=MESSAGE, token=pat, headers={"x-part-id": "a"})

@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 import pytest
-
 from agent_sessions import runs, sessions, store, streams
 from agent_sessions.errors import SessionClosed
+
 from tests.integration.conftest import Api
 from tests.support import ENV, OTHER_ENV
 
@@ -30,7 +30,9 @@ def test_in_append_with_a_stale_head_writes_nothing(created: dict[str, Any]) -> 
     with pytest.raises(store.TransactionCancelled):
         store.append_in_record(stale.pk, stale.session_id or "", "in", 0, record, "p-late", 3600)
     assert [r.seq for r in streams.read_after(stale.session_id or "", "in", -1)] == [0]
-    assert store.get_part_seq(stale.session_id or "", "in", "p-late") is None, "marker rolled back with the page"
+    assert store.get_part_seq(stale.session_id or "", "in", "p-late") is None, (
+        "marker rolled back with the page"
+    )
 
 
 def test_in_append_from_a_stale_snapshot_retries_at_the_next_seq(created: dict[str, Any]) -> None:
@@ -119,7 +121,9 @@ def test_loser_of_the_claim_cancels_its_run_and_adopts_the_winner(created: dict[
     assert [r["reason"] for r in runs.session_runs(session())] == ["initial", "continuation"]
 
 
-def test_concurrent_appends_to_a_dead_session_start_one_continuation(created: dict[str, Any], aws: Any) -> None:
+def test_concurrent_appends_to_a_dead_session_start_one_continuation(
+    created: dict[str, Any], aws: Any
+) -> None:
     store.update_run(created["runId"], [store.RunModel.status.set(runs.COMPLETED)])
     snapshots = [session() for _ in range(4)]
     for i, snap in enumerate(snapshots):
@@ -165,7 +169,9 @@ def test_end_and_continue_with_a_stale_snapshot_does_not_swap(created: dict[str,
 def test_create_twice_from_the_same_snapshot_makes_one_session(api: Api) -> None:
     from tests.integration.conftest import create_body
 
-    bodies = [api("POST", "/api/v1/sessions", body=create_body("same"), token=ENV.secret_key) for _ in range(3)]
+    bodies = [
+        api("POST", "/api/v1/sessions", body=create_body("same"), token=ENV.secret_key) for _ in range(3)
+    ]
     assert [b.status for b in bodies] == [201, 200, 200]
     assert len({b.body["id"] for b in bodies}) == 1
     assert len([s for s in store.SessionModel.scan() if s.kind == "session"]) == 1
@@ -195,12 +201,29 @@ def _state() -> list[tuple[str, ...]]:
         ("POST", "/api/v1/sessions", "{not json", 400),
         ("POST", "/api/v1/sessions", "", 400),
         ("POST", "/api/v1/sessions", {"type": "chat.agent"}, 400),
-        ("POST", "/api/v1/sessions", {"type": "x", "taskIdentifier": "t", "externalId": "session_bad",
-                                      "triggerConfig": {"basePayload": {}}}, 400),
-        ("POST", "/api/v1/sessions", {"type": "x", "taskIdentifier": "t",
-                                      "triggerConfig": {"basePayload": {}, "maxAttempts": 11}}, 400),
-        ("POST", "/api/v1/sessions", {"type": "x", "taskIdentifier": "t", "tags": ["a"] * 11,
-                                      "triggerConfig": {"basePayload": {}}}, 400),
+        (
+            "POST",
+            "/api/v1/sessions",
+            {
+                "type": "x",
+                "taskIdentifier": "t",
+                "externalId": "session_bad",
+                "triggerConfig": {"basePayload": {}},
+            },
+            400,
+        ),
+        (
+            "POST",
+            "/api/v1/sessions",
+            {"type": "x", "taskIdentifier": "t", "triggerConfig": {"basePayload": {}, "maxAttempts": 11}},
+            400,
+        ),
+        (
+            "POST",
+            "/api/v1/sessions",
+            {"type": "x", "taskIdentifier": "t", "tags": ["a"] * 11, "triggerConfig": {"basePayload": {}}},
+            400,
+        ),
         ("POST", "/api/v1/sessions", "x" * 40_000, 413),
         ("PATCH", "/api/v1/sessions/chat-1", {"externalId": "changed"}, 422),
         ("PATCH", "/api/v1/sessions/chat-1", {"unknown": 1}, 400),
@@ -242,7 +265,10 @@ def test_expired_session_is_closed_for_appends_and_create(api: Api) -> None:
     from tests.integration.conftest import create_body
 
     past = "2020-01-01T00:00:00Z"
-    assert api("POST", "/api/v1/sessions", body=create_body("old", expiresAt=past), token=ENV.secret_key).status == 201
+    assert (
+        api("POST", "/api/v1/sessions", body=create_body("old", expiresAt=past), token=ENV.secret_key).status
+        == 201
+    )
     append = api("POST", "/realtime/v1/sessions/old/in/append", body="x", token=ENV.secret_key)
     assert append.status == 409 and append.body["closedReason"] == "expired"
     again = api("POST", "/api/v1/sessions", body=create_body("old"), token=ENV.secret_key)
@@ -255,9 +281,17 @@ def test_expired_session_is_closed_for_appends_and_create(api: Api) -> None:
 def test_token_matrix(api: Api, created: dict[str, Any]) -> None:
     from agent_sessions import auth
 
-    other_session = api("POST", "/api/v1/sessions",
-                        body={"type": "chat.agent", "externalId": "chat-2", "taskIdentifier": "demo-chat",
-                              "triggerConfig": {"basePayload": {}}}, token=ENV.secret_key).body
+    other_session = api(
+        "POST",
+        "/api/v1/sessions",
+        body={
+            "type": "chat.agent",
+            "externalId": "chat-2",
+            "taskIdentifier": "demo-chat",
+            "triggerConfig": {"basePayload": {}},
+        },
+        token=ENV.secret_key,
+    ).body
     pat = created["publicAccessToken"]
     read_only = auth.mint_public_token(ENV, ["read:sessions:chat-1"], expiration="1h")
     by_friendly = auth.mint_public_token(ENV, [f"write:sessions:{created['id']}"], expiration="1h")
@@ -288,8 +322,15 @@ def test_token_matrix(api: Api, created: dict[str, Any]) -> None:
     assert api("POST", "/api/v1/sessions/chat-1/close", token=pat).status == 403
     assert api("PATCH", "/api/v1/sessions/chat-1", body={"tags": []}, token=pat).status == 403
     assert api("GET", "/api/v1/sessions", token=pat).status == 403
-    assert api("POST", "/api/v1/sessions", body={"type": "chat.agent", "taskIdentifier": "demo-chat",
-                                                 "triggerConfig": {"basePayload": {}}}, token=pat).status == 403
+    assert (
+        api(
+            "POST",
+            "/api/v1/sessions",
+            body={"type": "chat.agent", "taskIdentifier": "demo-chat", "triggerConfig": {"basePayload": {}}},
+            token=pat,
+        ).status
+        == 403
+    )
 
 
 def test_other_environments_sessions_are_invisible(api: Api, created: dict[str, Any]) -> None:

@@ -5,12 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from agent_sessions import auth, store
+
 from tests.integration.conftest import Api, create_body
 from tests.support import ENV
 
 SESSION_ITEM_KEYS = {
-    "id", "externalId", "type", "taskIdentifier", "triggerConfig", "currentRunId", "tags", "metadata",
-    "closedAt", "closedReason", "expiresAt", "createdAt", "updatedAt",
+    "id",
+    "externalId",
+    "type",
+    "taskIdentifier",
+    "triggerConfig",
+    "currentRunId",
+    "tags",
+    "metadata",
+    "closedAt",
+    "closedReason",
+    "expiresAt",
+    "createdAt",
+    "updatedAt",
 }
 
 
@@ -71,7 +83,9 @@ def test_unknown_session_is_404(api: Api) -> None:
 
 
 def test_update_tags_and_metadata_and_refuse_external_id_change(api: Api, created: dict[str, Any]) -> None:
-    updated = api("PATCH", "/api/v1/sessions/chat-1", body={"tags": ["a"], "metadata": {"k": 1}}, token=ENV.secret_key)
+    updated = api(
+        "PATCH", "/api/v1/sessions/chat-1", body={"tags": ["a"], "metadata": {"k": 1}}, token=ENV.secret_key
+    )
     assert updated.status == 200 and updated.body["tags"] == ["a"] and updated.body["metadata"] == {"k": 1}
     refused = api("PATCH", "/api/v1/sessions/chat-1", body={"externalId": "other"}, token=ENV.secret_key)
     assert refused.status == 422
@@ -90,11 +104,17 @@ def test_close_is_idempotent_and_blocks_create_and_append(api: Api, created: dic
     assert create.body["code"] == "session_closed"
 
     append = api(
-        "POST", "/realtime/v1/sessions/chat-1/in/append", body={"kind": "stop"}, token=created["publicAccessToken"]
+        "POST",
+        "/realtime/v1/sessions/chat-1/in/append",
+        body={"kind": "stop"},
+        token=created["publicAccessToken"],
     )
     assert append.status == 409
     assert append.body == {
-        "error": "Cannot append to a closed session", "code": "session_closed", "ok": False, "closedReason": "done"
+        "error": "Cannot append to a closed session",
+        "code": "session_closed",
+        "ok": False,
+        "closedReason": "done",
     }
     assert append.headers["x-should-retry"] == "false"
     assert append.headers["access-control-allow-origin"] == "*"
@@ -115,22 +135,31 @@ def test_close_by_the_agent_itself_writes_no_wakeup(api: Api, created: dict[str,
 
 
 def test_list_pages_newest_first_with_cursors(api: Api) -> None:
-    ids = [api("POST", "/api/v1/sessions", body=create_body(f"c{i}"), token=ENV.secret_key).body["id"] for i in range(5)]
+    ids = [
+        api("POST", "/api/v1/sessions", body=create_body(f"c{i}"), token=ENV.secret_key).body["id"]
+        for i in range(5)
+    ]
     first = api("GET", "/api/v1/sessions", query={"page[size]": "2"}, token=ENV.secret_key)
     assert [s["id"] for s in first.body["data"]] == ids[::-1][:2]
     assert "previous" not in first.body["pagination"]
     second = api(
-        "GET", "/api/v1/sessions", query={"page[size]": "2", "page[after]": first.body["pagination"]["next"]},
+        "GET",
+        "/api/v1/sessions",
+        query={"page[size]": "2", "page[after]": first.body["pagination"]["next"]},
         token=ENV.secret_key,
     )
     assert [s["id"] for s in second.body["data"]] == ids[::-1][2:4]
     back = api(
-        "GET", "/api/v1/sessions", query={"page[size]": "2", "page[before]": second.body["pagination"]["previous"]},
+        "GET",
+        "/api/v1/sessions",
+        query={"page[size]": "2", "page[before]": second.body["pagination"]["previous"]},
         token=ENV.secret_key,
     )
     assert [s["id"] for s in back.body["data"]] == ids[::-1][:2]
     last = api(
-        "GET", "/api/v1/sessions", query={"page[size]": "2", "page[after]": second.body["pagination"]["next"]},
+        "GET",
+        "/api/v1/sessions",
+        query={"page[size]": "2", "page[after]": second.body["pagination"]["next"]},
         token=ENV.secret_key,
     )
     assert [s["id"] for s in last.body["data"]] == ids[:1]
@@ -143,9 +172,13 @@ def test_list_filters(api: Api) -> None:
     api("POST", "/api/v1/sessions/drop/close", token=ENV.secret_key)
     tagged = api("GET", "/api/v1/sessions", query={"filter[tags]": "t1"}, token=ENV.secret_key).body["data"]
     assert [s["externalId"] for s in tagged] == ["keep"]
-    closed = api("GET", "/api/v1/sessions", query={"filter[status]": "CLOSED"}, token=ENV.secret_key).body["data"]
+    closed = api("GET", "/api/v1/sessions", query={"filter[status]": "CLOSED"}, token=ENV.secret_key).body[
+        "data"
+    ]
     assert [s["externalId"] for s in closed] == ["drop"]
-    by_ext = api("GET", "/api/v1/sessions", query={"filter[externalId]": "keep"}, token=ENV.secret_key).body["data"]
+    by_ext = api("GET", "/api/v1/sessions", query={"filter[externalId]": "keep"}, token=ENV.secret_key).body[
+        "data"
+    ]
     assert len(by_ext) == 1
 
 
@@ -163,7 +196,9 @@ def test_end_and_continue_swaps_and_audits(api: Api, created: dict[str, Any]) ->
     assert swapped.body["runId"] != created["runId"]
     stale = api("POST", "/api/v1/sessions/chat-1/end-and-continue", body=body, token=ENV.secret_key)
     assert stale.body == {"runId": swapped.body["runId"], "swapped": False}
-    reasons = [r["reason"] for r in api("GET", "/api/v1/sessions/chat-1/runs", token=ENV.secret_key).body["data"]]
+    reasons = [
+        r["reason"] for r in api("GET", "/api/v1/sessions/chat-1/runs", token=ENV.secret_key).body["data"]
+    ]
     assert reasons == ["initial", "upgrade"]
     run = store.get_run(swapped.body["runId"])
     assert run is not None and run.payload["continuation"] is True
@@ -172,14 +207,18 @@ def test_end_and_continue_swaps_and_audits(api: Api, created: dict[str, Any]) ->
 
 def test_end_and_continue_unknown_calling_run_is_404(api: Api, created: dict[str, Any]) -> None:
     body = {"callingRunId": "run_" + "z" * 25, "reason": "upgrade"}
-    assert api("POST", "/api/v1/sessions/chat-1/end-and-continue", body=body, token=ENV.secret_key).status == 404
+    assert (
+        api("POST", "/api/v1/sessions/chat-1/end-and-continue", body=body, token=ENV.secret_key).status == 404
+    )
 
 
 def test_claims_and_public_tokens(api: Api) -> None:
     claims = api("POST", "/api/v1/auth/jwt/claims", token=ENV.secret_key)
     assert claims.status == 200 and claims.body == {"sub": ENV.id, "pub": True}
     minted = api(
-        "POST", "/api/v1/auth/public-tokens", body={"scopes": ["read:sessions:x"], "expirationTime": "2h"},
+        "POST",
+        "/api/v1/auth/public-tokens",
+        body={"scopes": ["read:sessions:x"], "expirationTime": "2h"},
         token=ENV.secret_key,
     )
     assert minted.status == 200
@@ -188,15 +227,29 @@ def test_claims_and_public_tokens(api: Api) -> None:
     assert 7190 <= principal.claims["exp"] - principal.claims["iat"] <= 7200
     assert "otu" not in principal.claims
     assert api("POST", "/api/v1/auth/jwt/claims", token=minted.body["token"]).status == 401
-    assert api("POST", "/api/v1/auth/public-tokens", body={"scopes": ["a"]}, token=minted.body["token"]).status == 403
-    past = api("POST", "/api/v1/auth/public-tokens", body={"scopes": ["a"], "expirationTime": 1}, token=ENV.secret_key)
+    assert (
+        api("POST", "/api/v1/auth/public-tokens", body={"scopes": ["a"]}, token=minted.body["token"]).status
+        == 403
+    )
+    past = api(
+        "POST",
+        "/api/v1/auth/public-tokens",
+        body={"scopes": ["a"], "expirationTime": 1},
+        token=ENV.secret_key,
+    )
     assert past.status == 400
 
 
 def test_cors_preflight_and_headers_on_errors(api: Api) -> None:
-    pre = api("OPTIONS", "/realtime/v1/sessions/chat-1/in/append", headers={
-        "origin": "https://app.example", "access-control-request-method": "POST",
-        "access-control-request-headers": "x-part-id,authorization,content-type"})
+    pre = api(
+        "OPTIONS",
+        "/realtime/v1/sessions/chat-1/in/append",
+        headers={
+            "origin": "https://app.example",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "x-part-id,authorization,content-type",
+        },
+    )
     assert pre.status == 204
     assert pre.headers["access-control-allow-origin"] == "*"
     assert "x-part-id" in pre.headers["access-control-allow-headers"].lower()

@@ -6,9 +6,9 @@ import time
 
 import jwt
 import pytest
-
 from agent_sessions import auth, keys
 from agent_sessions.errors import BadRequest, Unauthenticated
+
 from tests.support import ENV, OTHER_ENV
 
 STORE = keys.StaticKeyStore([ENV, OTHER_ENV])
@@ -38,7 +38,9 @@ def test_scope_matching(scopes: list[str], action: str, ids: list[str], allowed:
     assert auth.scopes_allow(scopes, action, "sessions", ids) is allowed
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("15m", 900), ("1h", 3600), ("2d", 172800), ("30 seconds", 30)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("15m", 900), ("1h", 3600), ("2d", 172800), ("30 seconds", 30)]
+)
 def test_durations(text: str, seconds: int) -> None:
     assert auth.parse_duration(text) == seconds
 
@@ -69,8 +71,15 @@ def test_minted_token_has_the_protocol_shape() -> None:
 
 def _sign(claims: dict[str, object], key: str = ENV.secret_key) -> str:
     now = int(time.time())
-    base = {"sub": ENV.id, "pub": True, "scopes": ["read:sessions:c"], "iss": auth.ISSUER,
-            "aud": auth.AUDIENCE, "iat": now, "exp": now + 60}
+    base = {
+        "sub": ENV.id,
+        "pub": True,
+        "scopes": ["read:sessions:c"],
+        "iss": auth.ISSUER,
+        "aud": auth.AUDIENCE,
+        "iat": now,
+        "exp": now + 60,
+    }
     return jwt.encode({**base, **claims}, key, algorithm="HS256", headers={"typ": None})
 
 
@@ -95,8 +104,19 @@ def test_self_signed_token_like_the_sdk_makes_is_accepted() -> None:
         _sign({})[:-3] + "abc",
         "tr_dev_" + "x" * 24,
     ],
-    ids=["expired", "other-env-key", "unknown-sub", "bad-iss", "bad-aud", "not-public", "scopes-not-list",
-         "malformed", "garbage", "bad-signature", "unknown-secret-key"],
+    ids=[
+        "expired",
+        "other-env-key",
+        "unknown-sub",
+        "bad-iss",
+        "bad-aud",
+        "not-public",
+        "scopes-not-list",
+        "malformed",
+        "garbage",
+        "bad-signature",
+        "unknown-secret-key",
+    ],
 )
 def test_bad_tokens_are_unauthenticated(token: str) -> None:
     with pytest.raises(Unauthenticated):

@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from agent_sessions.errors import BadRequest
 from agent_sessions.http import stream
 from agent_sessions.store import StoredRecord
 from agent_sessions.streams import PollBackoff, control_headers, control_kind, header
 
 
-@pytest.mark.parametrize(("value", "cursor"), [("12", 12), ("12-3", 12), ("0", 0), (None, -1), ("0,13,0x", 0),
-                                               ("abc", -1), ("", -1)])
+@pytest.mark.parametrize(
+    ("value", "cursor"),
+    [("12", 12), ("12-3", 12), ("0", 0), (None, -1), ("0,13,0x", 0), ("abc", -1), ("", -1)],
+)
 def test_last_event_id(value: str | None, cursor: int) -> None:
     assert stream.parse_last_event_id(value) == cursor
 
@@ -30,19 +31,27 @@ def test_bad_timeout_seconds(value: str) -> None:
 
 
 def test_batch_frame_is_v2() -> None:
-    records = [StoredRecord(3, 1000, '{"data":{"type":"start"},"id":"a"}', []),
-               StoredRecord(4, 1001, "", control_headers("turn-complete", session_in_event_id="2"))]
+    records = [
+        StoredRecord(3, 1000, '{"data":{"type":"start"},"id":"a"}', []),
+        StoredRecord(4, 1001, "", control_headers("turn-complete", session_in_event_id="2")),
+    ]
     frame = stream.encode_batch(records).decode()
     lines = frame.split("\n")
     assert lines[1] == "event: batch" and frame.endswith("\n\n")
     data = json.loads(lines[2].removeprefix("data: "))
     assert [r["seq_num"] for r in data["records"]] == [3, 4]
-    assert data["records"][1] == {"seq_num": 4, "timestamp": 1001, "body": "",
-                                  "headers": [["trigger-control", "turn-complete"], ["session-in-event-id", "2"]]}
+    assert data["records"][1] == {
+        "seq_num": 4,
+        "timestamp": 1001,
+        "body": "",
+        "headers": [["trigger-control", "turn-complete"], ["session-in-event-id", "2"]],
+    }
 
 
 def test_control_helpers() -> None:
-    record = StoredRecord(0, 0, "", control_headers("turn-complete", public_access_token="t", session_closed=None))
+    record = StoredRecord(
+        0, 0, "", control_headers("turn-complete", public_access_token="t", session_closed=None)
+    )
     assert control_kind(record) == "turn-complete"
     assert header(record, "public-access-token") == "t"
     assert header(record, "session-closed") is None

@@ -86,7 +86,9 @@ def parse_duration(value: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
-def expiry_from(expiration: str | int | float | None, now: int, default: int = DEFAULT_PUBLIC_TOKEN_TTL) -> int:
+def expiry_from(
+    expiration: str | int | float | None, now: int, default: int = DEFAULT_PUBLIC_TOKEN_TTL
+) -> int:
     """`"15m"`-style durations are relative; numbers are absolute epoch seconds (as in jose)."""
     if expiration is None:
         exp = now + default
@@ -173,7 +175,11 @@ def authenticate(token: str, store: keys.KeyStore | None = None) -> Principal:
         raise Unauthenticated("Invalid public access token")
     env, claims = _verify(token, candidates)
     scopes = claims.get("scopes")
-    if claims.get("pub") is not True or not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+    if (
+        claims.get("pub") is not True
+        or not isinstance(scopes, list)
+        or not all(isinstance(s, str) for s in scopes)
+    ):
         raise Unauthenticated("Invalid public access token")
     return Principal(environment=env, scopes=tuple(scopes), claims=claims)
 

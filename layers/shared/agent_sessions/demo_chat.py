@@ -20,7 +20,9 @@ DELTA_INTERVAL_SECONDS = 0.07
 def user_text(payload: dict[str, Any]) -> str:
     message = payload.get("message") or {}
     parts = message.get("parts") or []
-    return " ".join(p.get("text", "") for p in parts if isinstance(p, dict) and p.get("type") == "text").strip()
+    return " ".join(
+        p.get("text", "") for p in parts if isinstance(p, dict) and p.get("type") == "text"
+    ).strip()
 
 
 def reply_for(text: str) -> list[str]:
@@ -52,7 +54,9 @@ def demo_chat(ctx: RunContext) -> Outcome:
             answer_turn(ctx, record, payload, pending)
 
 
-def answer_turn(ctx: RunContext, record: InputRecord, payload: dict[str, Any], pending: deque[InputRecord]) -> None:
+def answer_turn(
+    ctx: RunContext, record: InputRecord, payload: dict[str, Any], pending: deque[InputRecord]
+) -> None:
     answered = record.seq
     text_id = new_record_id()
     ctx.out.write_chunk({"type": "start", "messageId": f"msg_{new_record_id()}"})

@@ -42,4 +42,6 @@ def is_valid_run_id(value: str) -> bool:
 
 
 def is_valid_external_id(value: str) -> bool:
-    return 0 < len(value) <= MAX_EXTERNAL_ID and not value.startswith(SESSION_PREFIX) and value == value.strip()
+    return (
+        0 < len(value) <= MAX_EXTERNAL_ID and not value.startswith(SESSION_PREFIX) and value == value.strip()
+    )

@@ -14,7 +14,9 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 def _observed(fn: Handler) -> Handler:
-    return logger.inject_lambda_context(clear_state=True)(tracer.capture_lambda_handler(metrics.log_metrics(fn)))
+    return logger.inject_lambda_context(clear_state=True)(
+        tracer.capture_lambda_handler(metrics.log_metrics(fn))
+    )
 
 
 def http_handler(*routers: APIGatewayHttpRouter) -> Handler:

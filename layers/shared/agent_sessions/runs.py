@@ -79,7 +79,9 @@ def _launch(session: store.SessionModel, run_id: str, reason: str, launcher: Lau
         ref = launcher.start(run_id=run_id, session_id=session.session_id, max_attempts=max_attempts)
     except Exception:
         logger.exception("launching run failed", extra={"run_id": run_id, "session_id": session.session_id})
-        store.update_run(run_id, [store.RunModel.status.set(FAILED), store.RunModel.error.set("launch failed")])
+        store.update_run(
+            run_id, [store.RunModel.status.set(FAILED), store.RunModel.error.set("launch failed")]
+        )
         raise
     if ref:
         store.update_run(run_id, [store.RunModel.execution_arn.set(ref)])
@@ -103,19 +105,21 @@ def ensure_live_run(
     session: store.SessionModel,
     reason: str,
     *,
-    probe: Mapping[str, Any] | store.RunModel | None | bool = False,
+    seen: Mapping[str, Any] | store.RunModel | None = None,
+    probed: bool = False,
     launcher: Launcher | None = None,
 ) -> EnsureResult:
     """Return the live run, or start exactly one continuation and CAS it in.
 
-    `probe` is the current run as the caller already saw it (the append path reads it as a side
-    effect of signalling input); False means "not probed yet".
+    With `probed`, `seen` is the current run as the caller already read it (the append path gets
+    it as a side effect of signalling input), so it is not read again.
     """
     launcher = launcher or get_launcher()
     for _ in range(_ENSURE_ATTEMPTS):
         current = session.current_run_id
         if current is not None:
-            seen = store.get_run(current) if probe is False else probe
+            if not probed:
+                seen = store.get_run(current)
             if is_alive(seen):
                 return EnsureResult(current, triggered=False)
         run_reason = reason if current is None else "continuation"
@@ -127,7 +131,7 @@ def ensure_live_run(
             fresh = store.get_session_item(session.pk)
             if fresh is None:
                 raise NotFound("Session not found") from None
-            session, probe = fresh, False
+            session, probed = fresh, False
             continue
         _launch(session, run_id, run_reason, launcher)
         return EnsureResult(run_id, triggered=True)
@@ -148,7 +152,9 @@ def wake(session: store.SessionModel, in_seq: int, launcher: Launcher | None = N
         try:
             launcher.resume(token)
         except Exception:
-            logger.warning("resume failed; treating the run as expired", extra={"run_id": session.current_run_id})
+            logger.warning(
+                "resume failed; treating the run as expired", extra={"run_id": session.current_run_id}
+            )
             store.update_run(session.current_run_id, [store.RunModel.status.set(EXPIRED)])
             return {**old, "status": EXPIRED}
     return old
@@ -160,7 +166,7 @@ def signal_input(session: store.SessionModel, in_seq: int, launcher: Launcher | 
     if session.current_run_id is None:
         return ensure_live_run(session, "continuation", launcher=launcher)
     old = wake(session, in_seq, launcher)
-    return ensure_live_run(session, "continuation", probe=old, launcher=launcher)
+    return ensure_live_run(session, "continuation", seen=old, probed=True, launcher=launcher)
 
 
 def end_and_continue(
@@ -195,8 +201,9 @@ def session_runs(session: store.SessionModel) -> list[dict[str, Any]]:
         {
             "runId": item.run_id,
             "reason": item.reason,
-            "triggeredAt": item.triggered_at.isoformat().replace("+00:00", "Z") if item.triggered_at else None,
+            "triggeredAt": item.triggered_at.isoformat().replace("+00:00", "Z")
+            if item.triggered_at
+            else None,
         }
         for item in store.list_session_runs(session.session_id or "")
     ]
-

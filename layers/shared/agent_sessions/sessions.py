@@ -7,12 +7,12 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from agent_sessions import auth, runs, store, streams
 from agent_sessions.config import get_settings
 from agent_sessions.errors import BadRequest, NotFound, SessionClosed, Unprocessable
-from agent_sessions.ids import is_session_id, new_session_id
+from agent_sessions.ids import new_session_id
 from agent_sessions.keys import Environment
 from agent_sessions.models import CloseSessionBody, CreateSessionBody, UpdateSessionBody
 
@@ -140,7 +140,9 @@ def create(env: Environment, body: CreateSessionBody) -> Created:
                 condition=store.SessionModel.closed_at.does_not_exist(),
             )
         except store.ConditionFailed:
-            raise SessionClosed("Session is closed; use a different externalId to start a new session") from None
+            raise SessionClosed(
+                "Session is closed; use a different externalId to start a new session"
+            ) from None
     ensured = runs.ensure_live_run(item, "initial" if is_new else "continuation")
     fresh = store.get_session_item(pk) if ensured.triggered else item
     session = fresh or item
@@ -154,7 +156,8 @@ def update(session: store.SessionModel, body: UpdateSessionBody) -> store.Sessio
         raise Unprocessable("externalId is read-only after create", code="external_id_immutable")
     actions = []
     if "tags" in fields:
-        actions.append(store.SessionModel.tags.set(body.tags or []))
+        # PynamoDB types a ListAttribute value as a list of attributes, not of str.
+        actions.append(store.SessionModel.tags.set(cast(Any, body.tags or [])))
     if "metadata" in fields:
         actions.append(
             store.SessionModel.metadata.set(body.metadata)
@@ -287,7 +290,9 @@ class ListQuery:
             and (not self.task_identifiers or s.task_identifier in self.task_identifiers)
             and (self.external_id is None or s.external_id == self.external_id)
             and (self.status is None or status_of(s) == self.status)
-            and (self.created_from is None or (s.created_at is not None and s.created_at >= self.created_from))
+            and (
+                self.created_from is None or (s.created_at is not None and s.created_at >= self.created_from)
+            )
             and (self.created_to is None or (s.created_at is not None and s.created_at <= self.created_to))
         )
 
@@ -295,9 +300,9 @@ class ListQuery:
 def list_sessions(env_id: str, query: ListQuery) -> dict[str, Any]:
     """Newest first. `page[after]` walks toward older sessions, `page[before]` back toward newer."""
     backwards = query.before is not None
-    start: dict[str, Any] | None = _decode_cursor(query.before or query.after or "") if (
-        query.before or query.after
-    ) else None
+    start: dict[str, Any] | None = (
+        _decode_cursor(query.before or query.after or "") if (query.before or query.after) else None
+    )
     found: list[store.SessionModel] = []
     more = False
     while True:

@@ -37,7 +37,6 @@ from pynamodb.attributes import (
 from pynamodb.connection import Connection
 from pynamodb.exceptions import (
     DoesNotExist,
-    PutError,
     TransactWriteError,
     UpdateError,
 )
@@ -280,7 +279,9 @@ def update_session(pk: str, actions: list[Any], condition: Any = None) -> Sessio
     return item
 
 
-def swap_current_run(pk: str, expected_run_id: str | None, expected_version: int, new_run_id: str) -> SessionModel:
+def swap_current_run(
+    pk: str, expected_run_id: str | None, expected_version: int, new_run_id: str
+) -> SessionModel:
     """The only write of `current_run_id`: CAS on (run id, version), bumping the version."""
     expected = (
         SessionModel.current_run_id.does_not_exist()
@@ -425,7 +426,10 @@ def append_in_record(
 
     def build(tx: TransactWrite) -> None:
         if part_id is not None:
-            tx.save(_part_marker(pk, part_id, record.seq, part_ttl_seconds), condition=StreamItem.pk.does_not_exist())
+            tx.save(
+                _part_marker(pk, part_id, record.seq, part_ttl_seconds),
+                condition=StreamItem.pk.does_not_exist(),
+            )
         for page in _page_items(pk, [record]):
             tx.save(page, condition=StreamItem.pk.does_not_exist())
         tx.update(
@@ -477,7 +481,9 @@ def append_page(
 
     def build(tx: TransactWrite) -> None:
         if part is not None:
-            tx.save(_part_marker(pk, part[0], records[0].seq, part[1]), condition=StreamItem.pk.does_not_exist())
+            tx.save(
+                _part_marker(pk, part[0], records[0].seq, part[1]), condition=StreamItem.pk.does_not_exist()
+            )
         for page in _page_items(pk, records):
             tx.save(page, condition=StreamItem.pk.does_not_exist())
         if expected_seq == 0:

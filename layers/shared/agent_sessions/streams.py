@@ -11,7 +11,9 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from agent_sessions import store
@@ -287,15 +289,9 @@ def is_settled(session_id: str) -> bool:
 
 
 def last_turn_complete(session_id: str, scan_limit: int = 5000) -> store.StoredRecord | None:
-    """The newest `turn-complete` on `.out` (the agent's boot cursor)."""
-    seen = 0
-    for record in store.read_pages(session_id, "out", -1, limit=scan_limit, newest_first=True):
-        if control_kind(record) == "turn-complete":
-            return record
-        seen += 1
-        if seen >= scan_limit:
-            break
-    return None
+    """The newest `turn-complete` within the last `scan_limit` `.out` records (the agent's boot cursor)."""
+    newest = store.read_pages(session_id, "out", -1, limit=scan_limit, newest_first=True)
+    return next((r for r in islice(newest, scan_limit) if control_kind(r) == "turn-complete"), None)
 
 
 def record_for_api(record: store.StoredRecord, io: str) -> dict[str, Any]:
@@ -306,10 +302,8 @@ def record_for_api(record: store.StoredRecord, io: str) -> dict[str, Any]:
         env = json.loads(record.body)
         data = env.get("data")
         if io == "out" and isinstance(data, str):
-            try:
+            with suppress(ValueError):
                 data = json.loads(data)
-            except ValueError:
-                pass
         item = {"data": data, "id": str(env.get("id") or ""), "seqNum": record.seq}
     if record.headers:
         item["headers"] = record.headers

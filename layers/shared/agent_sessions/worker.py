@@ -130,7 +130,9 @@ class RunContext:
         `session-in-event-id` is the seq of the input this turn answers (the client matches it
         against its own send); error turns carry no fresh token, like the reference runtime.
         """
-        token = None if error else auth.turn_token(self.environment, self.chat_id, self.run_id, self._token_ttl)
+        token = (
+            None if error else auth.turn_token(self.environment, self.chat_id, self.run_id, self._token_ttl)
+        )
         closing = closed_reason is not None
         self.out.write_control(
             "turn-complete",

@@ -149,7 +149,9 @@ def create_session() -> Response:
         raise Forbidden("Unauthorized", param="access_token", type="authorization")
     created = sessions.create(principal.environment, body)
     logger.append_keys(session_id=created.session.session_id, run_id=created.run_id)
-    metrics.add_metric(name="SessionsCreated" if not created.is_cached else "SessionsReused", unit="Count", value=1)
+    metrics.add_metric(
+        name="SessionsCreated" if not created.is_cached else "SessionsReused", unit="Count", value=1
+    )
     return json_response(200 if created.is_cached else 201, created.body())
 
 
@@ -163,7 +165,9 @@ def list_sessions() -> Response:
         s in ("read:sessions", "read:all", "admin") for s in principal.scopes
     ):
         raise Forbidden("Unauthorized", param="access_token", type="authorization")
-    return json_response(200, sessions.list_sessions(principal.environment.id, _list_query(_query(control_router))))
+    return json_response(
+        200, sessions.list_sessions(principal.environment.id, _list_query(_query(control_router)))
+    )
 
 
 def _csv(value: str | None) -> tuple[str, ...]:

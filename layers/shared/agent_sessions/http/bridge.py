@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from starlette.concurrency import run_in_threadpool
@@ -64,8 +64,10 @@ def http_api_event(request: Request, body: bytes) -> dict[str, Any]:
 def resolver_endpoint(resolver: APIGatewayHttpResolver) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         event = http_api_event(request, await request.body())
-        result = await run_in_threadpool(resolver.resolve, event, _AsgiLambdaContext())
-        headers = {k: v if isinstance(v, str) else ",".join(v) for k, v in (result.get("headers") or {}).items()}
+        result = await run_in_threadpool(resolver.resolve, event, cast(Any, _AsgiLambdaContext()))
+        headers = {
+            k: v if isinstance(v, str) else ",".join(v) for k, v in (result.get("headers") or {}).items()
+        }
         for name, values in (result.get("multiValueHeaders") or {}).items():
             headers[name] = ",".join(values)
         return Response(result.get("body") or b"", status_code=result["statusCode"], headers=headers)

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-_SESSION = {"name": "session", "in": "path", "required": True, "schema": {"type": "string"},
-            "description": "friendlyId (`session_…`) or externalId"}
+_SESSION = {
+    "name": "session",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "friendlyId (`session_…`) or externalId",
+}
 _IO = {"name": "io", "in": "path", "required": True, "schema": {"type": "string", "enum": ["in", "out"]}}
-_ERROR = {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+_ERROR = {
+    "description": "Error",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
 _JSON = {"content": {"application/json": {"schema": {"type": "object"}}}}
 
 ROUTES: list[tuple[str, str, str, list[dict[str, Any]]]] = [
@@ -33,8 +41,12 @@ def document(server_url: str | None = None) -> dict[str, Any]:
         responses: dict[str, Any] = {"200": {"description": "OK", **_JSON}, "4XX": _ERROR}
         if path.endswith("/{io}") and method == "get":
             responses["200"] = {"description": "Server-sent events", "content": {"text/event-stream": {}}}
-        op: dict[str, Any] = {"summary": summary, "parameters": params, "responses": responses,
-                              "security": [{"bearer": []}]}
+        op: dict[str, Any] = {
+            "summary": summary,
+            "parameters": params,
+            "responses": responses,
+            "security": [{"bearer": []}],
+        }
         if method in ("post", "patch"):
             op["requestBody"] = {"required": False, **_JSON}
         paths.setdefault(path, {})[method] = op
@@ -44,8 +56,13 @@ def document(server_url: str | None = None) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": {"type": "object", "required": ["error"],
-                                  "properties": {"error": {"type": "string"}, "code": {"type": "string"}}}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "string"}, "code": {"type": "string"}},
+                }
+            },
         },
     }
     if server_url:

@@ -58,7 +58,8 @@ def encode_batch(records: list[streams.store.StoredRecord]) -> bytes:
         "records": [r.to_wire() for r in records],
         "tail": {"seq_num": last.seq + 1, "timestamp": last.timestamp},
     }
-    return f"id: {records[0].seq},{last.seq + 1}\nevent: batch\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+    payload = json.dumps(data, separators=(",", ":"))
+    return f"id: {records[0].seq},{last.seq + 1}\nevent: batch\ndata: {payload}\n\n".encode()
 
 
 def encode_ping() -> bytes:
@@ -111,7 +112,9 @@ def _error(exc: Exception) -> Response:
 
 async def subscribe(request: Request) -> Response:
     if request.method == "OPTIONS":
-        return Response(status_code=204, headers=preflight_headers(request.headers.get("access-control-request-headers")))
+        return Response(
+            status_code=204, headers=preflight_headers(request.headers.get("access-control-request-headers"))
+        )
     try:
         principal = auth.authenticate_headers(request.headers)
         io = request.path_params["io"]

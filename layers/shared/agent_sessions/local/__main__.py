@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from contextlib import suppress
 
 from agent_sessions.local.stack import LocalStack
 
@@ -26,10 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default=os.environ.get("AGENT_SESSIONS_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("AGENT_SESSIONS_PORT", "8787")))
     args = parser.parse_args(argv)
-    try:
+    with suppress(KeyboardInterrupt):
         LocalStack(host=args.host, port=args.port).serve_forever(on_ready=announce)
-    except KeyboardInterrupt:
-        pass
     print("agent-sessions: stopped", flush=True)
     return 0
 

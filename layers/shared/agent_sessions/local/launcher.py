@@ -33,7 +33,9 @@ class _Clock:
 
 
 class LocalLauncher:
-    def __init__(self, suspend_timeout_seconds: float | None = None, retry_delay_seconds: float = 1.0) -> None:
+    def __init__(
+        self, suspend_timeout_seconds: float | None = None, retry_delay_seconds: float = 1.0
+    ) -> None:
         self.suspend_timeout = suspend_timeout_seconds or get_settings().run_suspend_timeout_seconds
         self.retry_delay = retry_delay_seconds
         self._waiting: dict[str, threading.Event] = {}
@@ -69,7 +71,9 @@ class LocalLauncher:
         attempt = 0
         while not self._stopping.is_set():
             try:
-                result = worker.handle({"runId": run_id, "attempt": attempt}, _Clock(time.monotonic(), self._stopping))
+                result = worker.handle(
+                    {"runId": run_id, "attempt": attempt}, _Clock(time.monotonic(), self._stopping)
+                )
             except Exception:
                 logger.exception("agent invocation failed", extra={"run_id": run_id, "attempt": attempt})
                 attempt += 1
@@ -78,7 +82,10 @@ class LocalLauncher:
                     continue
                 store.update_run(
                     run_id,
-                    [store.RunModel.status.set(runs.FAILED), store.RunModel.error.set("maxAttempts exhausted")],
+                    [
+                        store.RunModel.status.set(runs.FAILED),
+                        store.RunModel.error.set("maxAttempts exhausted"),
+                    ],
                 )
                 return
             status = result.get("status")

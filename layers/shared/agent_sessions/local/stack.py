@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -93,7 +93,9 @@ class LocalStack:
         reset_settings()
         store.configure()
         store.create_tables()
-        keys.set_key_store(keys.StaticKeyStore([keys.Environment(get_settings().environment_id, self.secret_key)]))
+        keys.set_key_store(
+            keys.StaticKeyStore([keys.Environment(get_settings().environment_id, self.secret_key)])
+        )
         self.launcher = LocalLauncher(suspend_timeout_seconds=self.suspend_timeout_seconds)
         launchers.set_launcher(self.launcher)
 

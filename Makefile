@@ -1,0 +1,50 @@
+# agent-sessions: `make dev` runs the local stack, `make test` runs every test. Nothing else is needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+NODE_DIR := tests/node
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: dev test unit integration e2e infra lint typecheck bench clean node-deps install
+
+$(BIN)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+$(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+install: $(BIN)/.installed
+node-deps: $(NODE_DIR)/node_modules/.installed
+
+dev: install
+	$(BIN)/python -m agent_sessions.local
+
+test: install node-deps lint typecheck
+	$(BIN)/python -m pytest -p no:cacheprovider -q
+
+unit: install
+	$(BIN)/python -m pytest -q tests/unit
+integration: install
+	$(BIN)/python -m pytest -q tests/integration
+e2e: install node-deps
+	$(BIN)/python -m pytest -q tests/e2e
+infra: install node-deps
+	$(BIN)/python -m pytest -q tests/infra
+
+lint: install
+	$(BIN)/ruff check layers functions tests bench
+	$(BIN)/ruff format --check layers functions tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(NODE_DIR)/node_modules .agent-sessions .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE_DIR = ROOT / "tests" / "node"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningStack:
+    process: subprocess.Popen[str]
+    base_url: str
+    secret_key: str
+    output: list[str]
+
+
+def start_stack(state_dir: Path, **env: str) -> RunningStack:
+    """`python -m agent_sessions.local`, exactly what `make dev` runs, on a free port."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agent_sessions.local", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "AGENT_SESSIONS_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1", **env},
+    )
+    output: list[str] = []
+    deadline = time.monotonic() + 60
+    url = key = None
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        output.append(line)
+        if m := re.search(r"URL:\s+(\S+)", line):
+            url = m.group(1)
+        if m := re.search(r"Secret key:\s+(\S+)", line):
+            key = m.group(1)
+        if "Ctrl-C" in line:
+            break
+    if not (url and key):
+        process.kill()
+        raise AssertionError("local stack did not start:\n" + "".join(output))
+    for _ in range(100):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            time.sleep(0.1)
+    return RunningStack(process, url, key, output)
+
+
+def stop_stack(stack: RunningStack) -> int:
+    stack.process.send_signal(signal.SIGINT)
+    try:
+        stack.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        stack.process.kill()
+        raise
+    return stack.process.returncode
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    stack = start_stack(tmp_path_factory.mktemp("stack-state"))
+    yield stack
+    stop_stack(stack)

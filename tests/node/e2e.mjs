@@ -1,0 +1,284 @@
+// End-to-end scenarios: the unmodified @trigger.dev/sdk@4.8.3 clients against a running local stack.
+// Usage: BASE_URL=... SECRET_KEY=... node e2e.mjs <scenario>. Exits non-zero on the first failed check.
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { auth, configure, sessions } from "@trigger.dev/sdk";
+import { chat } from "@trigger.dev/sdk/ai";
+import { AgentChat, TriggerChatTransport } from "@trigger.dev/sdk/chat";
+
+const BASE = process.env.BASE_URL;
+const SECRET = process.env.SECRET_KEY;
+const TASK = "demo-chat";
+configure({ secretKey: SECRET, baseURL: BASE });
+
+const start = chat.createStartSessionAction(TASK);
+const mint = ({ chatId }) =>
+  auth.createPublicToken({ scopes: { read: { sessions: chatId }, write: { sessions: chatId } } });
+
+function expectedReply(text) {
+  return `You said: ${text}. This reply is streamed word by word by demo-chat.`;
+}
+
+function recordingFetch(log) {
+  return async (url, init, ctx) => {
+    const headers = new Headers(init.headers);
+    log.push({ url, method: init.method ?? "GET", headers: Object.fromEntries(headers.entries()), ctx });
+    return fetch(url, init);
+  };
+}
+
+function transport(extra = {}) {
+  const calls = { accessToken: 0, startSession: 0, requests: [] };
+  const t = new TriggerChatTransport({
+    task: TASK,
+    baseURL: BASE,
+    accessToken: async (params) => {
+      calls.accessToken += 1;
+      return mint(params);
+    },
+    startSession: async ({ chatId, clientData }) => {
+      calls.startSession += 1;
+      return start({ chatId, clientData });
+    },
+    fetch: recordingFetch(calls.requests),
+    ...extra,
+  });
+  return { t, calls };
+}
+
+function userMessage(text) {
+  return { id: `u-${randomUUID()}`, role: "user", parts: [{ type: "text", text }] };
+}
+
+async function send(t, chatId, text, opts = {}) {
+  return t.sendMessages({
+    trigger: "submit-message",
+    chatId,
+    messageId: undefined,
+    messages: [userMessage(text)],
+    abortSignal: opts.abortSignal,
+  });
+}
+
+async function drain(stream, { stopAfter, onChunk } = {}) {
+  const chunks = [];
+  const reader = stream.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    if (onChunk) await onChunk(value, chunks);
+    if (stopAfter && chunks.length >= stopAfter) {
+      reader.releaseLock();
+      return { chunks, open: true };
+    }
+  }
+  return { chunks, open: false };
+}
+
+const textOf = (chunks) =>
+  chunks.filter((c) => c.type === "text-delta").map((c) => c.delta).join("");
+
+async function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function appendRaw(chatId, token, body, partId) {
+  const res = await fetch(`${BASE}/realtime/v1/sessions/${encodeURIComponent(chatId)}/in/append`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}`, ...(partId ? { "x-part-id": partId } : {}) },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+const scenarios = {
+  async "first-send"() {
+    const chatId = `e2e-${randomUUID()}`;
+    const { t, calls } = transport();
+    const { chunks, open } = await withTimeout(drain(await send(t, chatId, "hello")), 20000, "first turn");
+    assert.equal(open, false, "turn-complete closes the stream");
+    assert.equal(textOf(chunks), expectedReply("hello"));
+    assert.deepEqual(
+      [...new Set(chunks.map((c) => c.type))],
+      ["start", "start-step", "text-start", "text-delta", "text-end", "finish-step", "finish"],
+    );
+    assert.equal(calls.startSession, 1);
+    assert.equal(calls.accessToken, 0);
+    const state = t.getSession(chatId);
+    assert.ok(state.publicAccessToken && state.lastEventId !== undefined, "state persisted");
+    assert.equal(state.isStreaming, false);
+    const append = calls.requests.find((r) => r.url.endsWith("/in/append"));
+    assert.ok(append.headers["x-part-id"], "append carries X-Part-Id");
+  },
+
+  async "second-turn-resumes"() {
+    const chatId = `e2e-${randomUUID()}`;
+    const { t, calls } = transport();
+    await drain(await send(t, chatId, "one"));
+    const cursor = t.getSession(chatId).lastEventId;
+    const second = await withTimeout(drain(await send(t, chatId, "two")), 20000, "second turn");
+    assert.equal(textOf(second.chunks), expectedReply("two"), "no replay of the first turn");
+    const subscribes = calls.requests.filter((r) => r.method === "GET" && r.url.endsWith("/out"));
+    assert.equal(subscribes.at(-1).headers["last-event-id"], String(cursor));
+  },
+
+  async "stop-mid-turn"() {
+    const chatId = `e2e-${randomUUID()}`;
+    const { t } = transport();
+    const first = await send(t, chatId, "a long question that takes a while to answer");
+    const seen = [];
+    await withTimeout(
+      drain(first, {
+        onChunk: async (c, all) => {
+          seen.push(c);
+          if (all.filter((x) => x.type === "text-delta").length === 2) assert.equal(await t.stopGeneration(chatId), true);
+        },
+      }),
+      20000,
+      "stopped turn",
+    );
+    assert.ok(textOf(seen).length < expectedReply("a long question that takes a while to answer").length);
+    const next = await withTimeout(drain(await send(t, chatId, "after stop")), 20000, "turn after stop");
+    assert.equal(textOf(next.chunks), expectedReply("after stop"));
+  },
+
+  async "token-refresh"() {
+    const chatId = `e2e-${randomUUID()}`;
+    const { t, calls } = transport();
+    await drain(await send(t, chatId, "first"));
+    const state = t.getSession(chatId);
+    const [h, p] = state.publicAccessToken.split(".");
+    t.setSession(chatId, { ...state, publicAccessToken: `${h}.${p}.corrupted-signature` });
+    const next = await withTimeout(drain(await send(t, chatId, "after refresh")), 20000, "refreshed turn");
+    assert.equal(textOf(next.chunks), expectedReply("after refresh"));
+    assert.equal(calls.accessToken, 1, "one refresh through accessToken()");
+    const appends = calls.requests.filter((r) => r.url.endsWith("/in/append"));
+    assert.equal(appends.at(-1).headers["x-part-id"], appends.at(-2).headers["x-part-id"], "retry keeps X-Part-Id");
+    const expired = await auth.createPublicToken({
+      scopes: { read: { sessions: chatId }, write: { sessions: chatId } },
+      expirationTime: Math.floor(Date.now() / 1000) + 1,
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    t.setSession(chatId, { ...t.getSession(chatId), publicAccessToken: expired });
+    const third = await withTimeout(drain(await send(t, chatId, "after expiry")), 20000, "expired-token turn");
+    assert.equal(textOf(third.chunks), expectedReply("after expiry"));
+    assert.equal(calls.accessToken, 2);
+  },
+
+  async "reconnect-mid-turn"() {
+    const chatId = `e2e-${randomUUID()}`;
+    const a = transport();
+    const stream = await send(a.t, chatId, "resume me please");
+    await drain(stream, { stopAfter: 5 });
+    const saved = JSON.parse(JSON.stringify(a.t.getSession(chatId)));
+    assert.equal(saved.isStreaming, true);
+    const b = transport({ sessions: { [chatId]: saved } });
+    const resumed = await b.t.reconnectToStream({ chatId });
+    assert.ok(resumed, "reconnect returns a stream mid-turn");
+    const { chunks } = await withTimeout(drain(resumed), 20000, "resumed stream");
+    assert.equal(textOf(chunks), expectedReply("resume me please"), "whole turn, nothing lost or repeated");
+    assert.equal(chunks.filter((c) => c.type === "start").length, 1);
+  },
+
+  async "settled-reconnect"() {
+    const chatId = `e2e-${randomUUID()}`;
+    const a = transport();
+    await drain(await send(a.t, chatId, "done already"));
+    const saved = { ...a.t.getSession(chatId), isStreaming: true };
+    delete saved.activeInputSeq;
+    const b = transport({ sessions: { [chatId]: saved } });
+    const started = Date.now();
+    const stream = await b.t.reconnectToStream({ chatId });
+    assert.ok(stream, "a streaming-marked chat reconnects");
+    const { chunks } = await withTimeout(drain(stream), 10000, "settled");
+    assert.equal(chunks.length, 0);
+    assert.ok(Date.now() - started < 5000, "settled peek closes at once");
+    const peek = b.calls.requests.find((r) => r.url.endsWith("/out"));
+    assert.equal(peek.headers["x-peek-settled"], "1");
+    assert.equal(b.t.getSession(chatId).isStreaming, false, "settled EOF clears isStreaming");
+  },
+
+  async "duplicate-part-id"() {
+    const chatId = `e2e-${randomUUID()}`;
+    const created = await start({ chatId });
+    const body = { kind: "message", payload: { chatId, trigger: "action", action: { n: 1 } } };
+    const first = await appendRaw(chatId, created.publicAccessToken, body, "dup-part");
+    const again = await appendRaw(chatId, created.publicAccessToken, body, "dup-part");
+    assert.equal(first.status, 200);
+    assert.deepEqual(again.body, first.body);
+    const records = await fetch(`${BASE}/realtime/v1/sessions/${chatId}/in/records`, {
+      headers: { authorization: `Bearer ${SECRET}` },
+    }).then((r) => r.json());
+    assert.equal(records.records.filter((r) => r.id === "dup-part").length, 1);
+  },
+
+  async "close-then-send"() {
+    const chatId = `e2e-${randomUUID()}`;
+    const { t } = transport();
+    await drain(await send(t, chatId, "before close"));
+    const closed = await sessions.close(chatId, { reason: "finished" });
+    assert.ok(closed.closedAt);
+    await assert.rejects(send(t, chatId, "after close"));
+    assert.equal(t.sessionStatus(chatId), "closed");
+    assert.equal(t.getSession(chatId).closedReason, "finished");
+  },
+
+  async "agent-chat"() {
+    const agentChat = new AgentChat({ agent: TASK, id: `e2e-${randomUUID()}` });
+    const result = await withTimeout((await agentChat.sendMessage("from AgentChat")).result(), 20000, "AgentChat");
+    assert.equal(result.text, expectedReply("from AgentChat"));
+    const second = await withTimeout((await agentChat.sendMessage("again")).result(), 20000, "AgentChat 2");
+    assert.equal(second.text, expectedReply("again"));
+  },
+
+  async "retrieve-both-forms"() {
+    const chatId = `e2e-${randomUUID()}`;
+    const created = await start({ chatId });
+    const byExternal = await sessions.retrieve(chatId);
+    const byFriendly = await sessions.retrieve(created.sessionId);
+    assert.equal(byExternal.id, created.sessionId);
+    assert.equal(byFriendly.externalId, chatId);
+    assert.equal(byExternal.currentRunId, created.runId);
+  },
+
+  async "long-poll-window"() {
+    const chatId = `e2e-${randomUUID()}`;
+    const { t, calls } = transport({ streamTimeoutSeconds: 1 });
+    const { chunks } = await withTimeout(drain(await send(t, chatId, "outlast the window")), 30000, "windowed");
+    assert.equal(textOf(chunks), expectedReply("outlast the window"));
+    const subscribes = calls.requests.filter((r) => r.method === "GET" && r.url.endsWith("/out"));
+    assert.ok(subscribes.length >= 2, `resubscribed (${subscribes.length} subscriptions)`);
+  },
+
+  async "trigger-token-refused"() {
+    const chatId = `e2e-${randomUUID()}`;
+    await start({ chatId });
+    const triggerToken = await chat.createAccessToken(TASK);
+    const res = await appendRaw(chatId, triggerToken, { kind: "stop" });
+    assert.equal(res.status, 403);
+    assert.ok(res.body.error);
+  },
+};
+
+const name = process.argv[2];
+if (!scenarios[name]) {
+  console.error(`unknown scenario ${name}; one of: ${Object.keys(scenarios).join(", ")}`);
+  process.exit(2);
+}
+try {
+  await scenarios[name]();
+  console.log(JSON.stringify({ scenario: name, ok: true }));
+  process.exit(0);
+} catch (err) {
+  console.error(err?.stack ?? String(err));
+  process.exit(1);
+}
