@@ -6,10 +6,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from agent_sessions.http import openapi
 from agent_sessions.http.api import build_resolver
 from agent_sessions.keys import ROOT_KEY_RE
-
 from tests.e2e.conftest import RunningStack, start_stack, stop_stack
 
 pytestmark = pytest.mark.e2e

@@ -7,11 +7,11 @@ from typing import Any
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from agent_sessions import keys, launchers, store
 from agent_sessions.config import reset_settings
 from agent_sessions.http.api import build_resolver
-from moto import mock_aws
-
 from tests.support import ENV, OTHER_ENV, http_event
 
 PASS_ASL = json.dumps({"StartAt": "Run", "States": {"Run": {"Type": "Pass", "End": True}}})

@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
+
 from agent_sessions import auth, runs, store, worker
 from agent_sessions.demo_chat import reply_for
 from agent_sessions.local.stack import LocalStack
-
 from tests.support import read_sse
 
 SUSPEND_TIMEOUT = 2.0

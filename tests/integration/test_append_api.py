@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from agent_sessions import store
 
+from agent_sessions import store
 from tests.integration.conftest import Api
 from tests.support import ENV, count_dynamodb_calls
 

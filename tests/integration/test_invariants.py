@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 import pytest
+
 from agent_sessions import runs, sessions, store, streams
 from agent_sessions.errors import SessionClosed
-
 from tests.integration.conftest import Api
 from tests.support import ENV, OTHER_ENV
 
@@ -38,7 +38,7 @@ def test_in_append_with_a_stale_head_writes_nothing(created: dict[str, Any]) -> 
 def test_in_append_from_a_stale_snapshot_retries_at_the_next_seq(created: dict[str, Any]) -> None:
     stale = session()
     sessions.append(session(), "in", "a", None)
-    result, _ = sessions.append(stale, "in", "b", None)
+    result = sessions.append(stale, "in", "b", None)
     assert result.seq == 1
     assert [r.seq for r in streams.read_after(stale.session_id or "", "in", -1)] == [0, 1]
 
@@ -178,9 +178,9 @@ def test_create_twice_from_the_same_snapshot_makes_one_session(api: Api) -> None
 
 
 def test_part_id_retry_after_other_appends_returns_the_original_seq(created: dict[str, Any]) -> None:
-    first, _ = sessions.append(session(), "in", "x", "retry-me")
+    first = sessions.append(session(), "in", "x", "retry-me")
     sessions.append(session(), "in", "y", None)
-    again, _ = sessions.append(session(), "in", "x", "retry-me")
+    again = sessions.append(session(), "in", "x", "retry-me")
     assert again.seq == first.seq and again.duplicate
     assert len(streams.read_after(created["id"], "in", -1)) == 2
 

@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 from agent_sessions import streams
-
 from tests.support import count_dynamodb_calls
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from agent_sessions import auth, store
-
 from tests.integration.conftest import Api, create_body
 from tests.support import ENV
 

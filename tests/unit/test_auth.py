@@ -6,9 +6,9 @@ import time
 
 import jwt
 import pytest
+
 from agent_sessions import auth, keys
 from agent_sessions.errors import BadRequest, Unauthenticated
-
 from tests.support import ENV, OTHER_ENV
 
 STORE = keys.StaticKeyStore([ENV, OTHER_ENV])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from agent_sessions.errors import BadRequest
 from agent_sessions.http import stream
 from agent_sessions.store import StoredRecord

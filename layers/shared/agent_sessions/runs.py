@@ -17,6 +17,7 @@ from agent_sessions import store
 from agent_sessions.errors import ConcurrencyError, NotFound, SessionClosed
 from agent_sessions.ids import new_run_id
 from agent_sessions.launchers import Launcher, get_launcher
+from agent_sessions.observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ def _launch(session: store.SessionModel, run_id: str, reason: str, launcher: Lau
         raise
     if ref:
         store.update_run(run_id, [store.RunModel.execution_arn.set(ref)])
+    metrics.add_metric(name=f"RunsStarted_{reason}", unit="Count", value=1)
 
 
 def _cancel_unlaunched(run_id: str) -> None:

@@ -220,15 +220,13 @@ def _reload_head(pk: str) -> tuple[int, str | None]:
     return int(fresh.in_next_seq or 0), closed_reason(fresh)
 
 
-def append(
-    session: store.SessionModel, io: str, raw_body: str, part_id: str | None
-) -> tuple[streams.AppendResult, bool]:
-    """Append to `.in` (then make sure a run will read it) or `.out`. Returns (result, run_triggered)."""
+def append(session: store.SessionModel, io: str, raw_body: str, part_id: str | None) -> streams.AppendResult:
+    """Append to `.in` (then make sure a run will read it) or `.out`."""
     reason = closed_reason(session)
     if reason is not None:
         raise SessionClosed("Cannot append to a closed session", ok=False, closedReason=reason or None)
     if io == "out":
-        return streams.append_out_http(session.session_id or "", raw_body, part_id), False
+        return streams.append_out_http(session.session_id or "", raw_body, part_id)
 
     result = streams.append_in(
         session.pk,
@@ -239,12 +237,11 @@ def append(
         reload=lambda: _reload_head(session.pk),
     )
     try:
-        ensured = runs.signal_input(session, result.seq)
+        runs.signal_input(session, result.seq)
     except Exception:
         # The record is durable; the next append retries the probe.
         logger.exception("ensuring a live run failed", extra={"session_id": session.session_id})
-        return result, False
-    return result, ensured.triggered
+    return result
 
 
 # ---------------------------------------------------------------- listing

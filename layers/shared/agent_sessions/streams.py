@@ -20,6 +20,7 @@ from agent_sessions import store
 from agent_sessions.config import get_settings
 from agent_sessions.errors import ConcurrencyError, PayloadTooLarge, SessionClosed
 from agent_sessions.ids import new_record_id
+from agent_sessions.observability import metrics
 
 IO_NAMES = ("in", "out")
 CONTROL_HEADER = "trigger-control"
@@ -240,6 +241,7 @@ class OutWriter:
             else:
                 raise ConcurrencyError("out writer lost the head too often")
             self.writes += 1
+            metrics.add_metric(name="RecordsWritten", unit="Count", value=len(page))
             self._next_seq += len(page)
             self.last_seq = self._next_seq - 1
 

@@ -254,8 +254,6 @@ def end_and_continue(session: str) -> Response:
     principal.require("write", "sessions", sessions.resource_ids(item, url_key))
     body = EndAndContinueBody.model_validate(_body(control_router, 1024))
     run_id, swapped = runs.end_and_continue(item, body.callingRunId, body.reason)
-    if swapped:
-        metrics.add_metric(name=f"RunsStarted_{runs.audit_reason(body.reason)}", unit="Count", value=1)
     return json_response(200, {"runId": run_id, "swapped": swapped})
 
 
@@ -312,8 +310,6 @@ def append(session: str, io: str) -> Response:
     part_id = (_event(append_router).headers or {}).get("x-part-id") or None
     if part_id is not None and len(part_id) > 256:
         raise BadRequest("X-Part-Id must be at most 256 characters", code="invalid_part_id")
-    result, triggered = sessions.append(item, io, raw, part_id)
+    result = sessions.append(item, io, raw, part_id)
     metrics.add_metric(name="Appends", unit="Count", value=1)
-    if triggered:
-        metrics.add_metric(name="RunsStarted_continuation", unit="Count", value=1)
     return json_response(200, {"ok": True, "seq": result.seq})

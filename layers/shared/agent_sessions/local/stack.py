@@ -23,6 +23,7 @@ _FAKE_AWS = {
     "AWS_REGION": "us-east-1",
     "POWERTOOLS_TRACE_DISABLED": "1",
     "POWERTOOLS_METRICS_NAMESPACE": "AgentSessions",
+    "POWERTOOLS_METRICS_DISABLED": "true",
 }
 
 

@@ -1,0 +1,254 @@
+"""`make bench`: speed and cost on the local stack, printed and written to bench/results/latest.json.
+
+Measures append latency, agent-write -> client-receive latency, DynamoDB requests per turn and the
+cold import time of every Lambda handler. Numbers are for this machine and moto, not AWS: compare
+runs with each other, not with production.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from agent_sessions import store, streams
+from agent_sessions.local.stack import LocalStack
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "latest.json"
+READS = {"GetItem", "Query", "BatchGetItem", "TransactGetItems", "Scan"}
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+def summary_ms(values: list[float]) -> dict[str, float]:
+    ms = [v * 1000 for v in values]
+    return {
+        "n": len(ms),
+        "p50": round(percentile(ms, 50), 2),
+        "p99": round(percentile(ms, 99), 2),
+        "mean": round(statistics.fmean(ms), 2),
+    }
+
+
+class DynamoCounter:
+    def __init__(self) -> None:
+        self.ops: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        for client in [m._get_connection().connection.client for m in store.MODELS] + [
+            store.connection().client
+        ]:
+            client.meta.events.register("provide-client-params.dynamodb", self._record)
+
+    def _record(self, model: Any, **_: Any) -> None:
+        with self.lock:
+            self.ops[model.name] += 1
+
+    def snapshot(self) -> Counter[str]:
+        with self.lock:
+            return Counter(self.ops)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def create_chat(http: httpx.Client, secret: str, chat_id: str) -> str:
+    body = {
+        "type": "chat.agent",
+        "externalId": chat_id,
+        "taskIdentifier": "demo-chat",
+        "triggerConfig": {"basePayload": {"chatId": chat_id, "trigger": "preload"}},
+    }
+    return str(
+        http.post("/api/v1/sessions", json=body, headers={"authorization": f"Bearer {secret}"}).json()["id"]
+    )
+
+
+def bench_append(http: httpx.Client, secret: str, n: int = 200) -> dict[str, float]:
+    create_chat(http, secret, "bench-append")
+    headers = {"authorization": f"Bearer {secret}"}
+    times = []
+    for i in range(n):
+        started = time.perf_counter()
+        response = http.post(
+            "/realtime/v1/sessions/bench-append/in/append",
+            content='{"kind":"stop"}',
+            headers={**headers, "x-part-id": f"b{i}"},
+        )
+        times.append(time.perf_counter() - started)
+        assert response.status_code == 200
+    return summary_ms(times)
+
+
+def bench_delivery(
+    stack: LocalStack, http: httpx.Client, n: int = 200, rate: float = 50.0
+) -> dict[str, float]:
+    session_id = create_chat(http, stack.secret_key, "bench-delivery")
+    latencies: list[float] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        headers = {"authorization": f"Bearer {stack.secret_key}", "timeout-seconds": "60"}
+        with httpx.stream(
+            "GET", f"{stack.base_url}/realtime/v1/sessions/bench-delivery/out", headers=headers, timeout=90
+        ) as response:
+            ready.set()
+            for line in response.iter_lines():
+                if not line.startswith("data:") or "records" not in line:
+                    continue
+                now = time.time()
+                for record in json.loads(line[5:])["records"]:
+                    latencies.append(now - json.loads(record["body"])["data"]["sentAt"])
+                if len(latencies) >= n:
+                    return
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    ready.wait(10)
+    writer = streams.OutWriter(session_id)
+    start = time.monotonic()
+    for i in range(n):
+        writer.write_chunk({"type": "data-bench", "sentAt": time.time(), "i": i})
+        time.sleep(max(0.0, start + (i + 1) / rate - time.monotonic()))
+    writer.close()
+    reader.join(30)
+    return {**summary_ms(latencies), "chunks_per_second": rate, "out_writes": writer.writes}
+
+
+def bench_turn(
+    stack: LocalStack, http: httpx.Client, counter: DynamoCounter, turns: int = 5
+) -> dict[str, Any]:
+    created = http.post(
+        "/api/v1/sessions",
+        json={
+            "type": "chat.agent",
+            "externalId": "bench-turn",
+            "taskIdentifier": "demo-chat",
+            "triggerConfig": {"basePayload": {"chatId": "bench-turn", "trigger": "preload"}},
+        },
+        headers={"authorization": f"Bearer {stack.secret_key}"},
+    ).json()
+    token = created["publicAccessToken"]
+    time.sleep(1.0)  # let the run boot and settle into its idle poll
+    per_turn: list[Counter[str]] = []
+    cursor: str | None = None
+    for t in range(turns):
+        before = counter.snapshot()
+        body = {
+            "kind": "message",
+            "payload": {
+                "chatId": "bench-turn",
+                "trigger": "submit-message",
+                "message": {"id": f"u{t}", "role": "user", "parts": [{"type": "text", "text": f"turn {t}"}]},
+            },
+        }
+        seq = http.post(
+            "/realtime/v1/sessions/bench-turn/in/append",
+            content=json.dumps(body),
+            headers={"authorization": f"Bearer {token}"},
+        ).json()["seq"]
+        headers = {
+            "authorization": f"Bearer {token}",
+            "timeout-seconds": "30",
+            **({"last-event-id": cursor} if cursor else {}),
+        }
+        with httpx.stream(
+            "GET", f"{stack.base_url}/realtime/v1/sessions/bench-turn/out", headers=headers, timeout=60
+        ) as response:
+            for line in response.iter_lines():
+                if not line.startswith("data:") or "records" not in line:
+                    continue
+                records = json.loads(line[5:])["records"]
+                cursor = str(records[-1]["seq_num"])
+                done = [
+                    r
+                    for r in records
+                    if ["trigger-control", "turn-complete"] in r["headers"]
+                    and int(dict(r["headers"]).get("session-in-event-id", -1)) >= seq
+                ]
+                if done:
+                    token = dict(done[0]["headers"])["public-access-token"]
+                    break
+        per_turn.append(counter.snapshot() - before)
+    reads = [sum(v for k, v in c.items() if k in READS) for c in per_turn]
+    writes = [sum(v for k, v in c.items() if k not in READS) for c in per_turn]
+    return {
+        "turns": turns,
+        "reads_per_turn_mean": round(statistics.fmean(reads), 1),
+        "writes_per_turn_mean": round(statistics.fmean(writes), 1),
+        "by_operation_last_turn": dict(per_turn[-1]),
+        "note": "includes the agent's .in polling and the SSE reader's polls during the turn",
+    }
+
+
+def bench_imports() -> dict[str, float]:
+    results = {}
+    for folder in sorted((ROOT / "functions").iterdir()):
+        code = (
+            "import time, importlib.util, sys; t = time.perf_counter();"
+            f"spec = importlib.util.spec_from_file_location('app', {str(folder / 'app.py')!r});"
+            "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m);"
+            "print(time.perf_counter() - t)"
+        )
+        samples = []
+        for _ in range(3):
+            out = subprocess.run(
+                [sys.executable, "-c", code],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "POWERTOOLS_TRACE_DISABLED": "1", "AWS_DEFAULT_REGION": "us-east-1"},
+            )
+            samples.append(float(out.stdout.strip().splitlines()[-1]))
+        results[folder.name] = round(min(samples) * 1000, 1)
+    return results
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as state:
+        stack = LocalStack(port=free_port(), state_dir=Path(state))
+        stack.start_in_background()
+        try:
+            counter = DynamoCounter()
+            with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+                results = {
+                    "machine": {
+                        "python": platform.python_version(),
+                        "cpus": os.cpu_count(),
+                        "backend": "moto server",
+                    },
+                    "append_latency_ms": bench_append(http, stack.secret_key),
+                    "agent_write_to_client_receive_ms": bench_delivery(stack, http),
+                    "dynamodb_per_turn": bench_turn(stack, http, counter),
+                    "handler_import_ms": bench_imports(),
+                    "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                }
+        finally:
+            stack.stop()
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    print(f"written to {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
