@@ -37,7 +37,9 @@ def sfn(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 def machine(client: Any, *, suspend_timeout: int | None = None) -> str:
     definition = ASL.read_text()
-    definition = definition.replace("${AgentFunctionArn}", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:agent-worker")
+    definition = definition.replace(
+        "${AgentFunctionArn}", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:agent-worker"
+    )
     definition = definition.replace("${RunsTableName}", store.RunModel.Meta.table_name)
     if suspend_timeout is not None:
         definition = definition.replace('"TimeoutSeconds": 3600', f'"TimeoutSeconds": {suspend_timeout}')
