@@ -518,3 +518,30 @@ def read_pages(
         for record in records:
             if record.seq > after_seq:
                 yield record
+
+
+# ---------------------------------------------------------------- snapshot blobs
+
+
+def _blob_pk(session_id: str, name: str) -> str:
+    return f"{session_id}#blob#{name}"
+
+
+def put_blob(session_id: str, name: str, text: str) -> None:
+    """Replace a per-session document atomically; large ones span several items (≤ 4 MB total)."""
+    pk = _blob_pk(session_id, name)
+    parts = [text[i : i + PAGE_CHUNK_BYTES] for i in range(0, len(text), PAGE_CHUNK_BYTES)] or [""]
+
+    def build(tx: TransactWrite) -> None:
+        for i, part in enumerate(parts):
+            tx.save(StreamItem(pk, i, records=part, chunks=len(parts) if i == 0 else None))
+
+    _transact(build)
+
+
+def get_blob(session_id: str, name: str) -> str | None:
+    items = list(StreamItem.query(_blob_pk(session_id, name), consistent_read=True))
+    if not items:
+        return None
+    count = int(items[0].chunks or 1)
+    return "".join(item.records or "" for item in items[:count])

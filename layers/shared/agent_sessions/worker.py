@@ -10,6 +10,7 @@ API: read `.in` after the run's cursor, write `.out` through the coalescing writ
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import json
 import time
@@ -25,6 +26,13 @@ Outcome = Literal["continue", "waiting", "done"]
 Agent = Callable[["RunContext"], Outcome]
 
 _AGENTS: dict[str, Agent] = {}
+_current: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar("run_context", default=None)
+
+
+def current_run_context() -> RunContext | None:
+    return _current.get()
+
+
 DEFAULT_AGENT_MODULES = ("agent_sessions.demo_chat",)
 
 
@@ -66,12 +74,19 @@ class RunContext:
         environment: keys.Environment,
         lambda_context: LambdaContextLike,
         out: streams.OutWriter,
+        *,
+        attempt: int = 0,
+        first_invocation: bool = True,
     ) -> None:
         settings = get_settings()
         self.session_id = session.session_id or ""
+        self.session_pk = session.pk
         self.chat_id = sessions.addressing_key(session)
         self.run_id = run.run_id or ""
         self.payload: dict[str, Any] = dict(run.payload or {})
+        self.attempt = attempt
+        self.first_invocation = first_invocation
+        """False when re-invoked after `continue` or a suspend, so once-per-run hooks fire once."""
         self.environment = environment
         self.out = out
         self._lambda_context = lambda_context
@@ -96,6 +111,13 @@ class RunContext:
         if records:
             self.cursor = records[-1].seq
         return [InputRecord(r.seq, _parse_input(r.body)) for r in records]
+
+    def peek_input(self) -> list[InputRecord]:
+        """Records after the cursor, without consuming them."""
+        return [
+            InputRecord(r.seq, _parse_input(r.body))
+            for r in streams.read_after(self.session_id, "in", self.cursor)
+        ]
 
     def wait_input(self, timeout: float) -> list[InputRecord]:
         """Block until input arrives, `timeout` passes or the deadline nears."""
@@ -123,21 +145,28 @@ class RunContext:
         return ("continue", late) if late else ("waiting", [])
 
     def complete_turn(
-        self, answered_seq: int, *, error: bool = False, closed_reason: str | None = None
+        self,
+        answered_seq: int | None,
+        *,
+        error: bool = False,
+        with_token: bool = True,
+        closed_reason: str | None = None,
     ) -> None:
         """Write `turn-complete` and wait until it is committed.
 
         `session-in-event-id` is the seq of the input this turn answers (the client matches it
-        against its own send); error turns carry no fresh token, like the reference runtime.
+        against its own send; None for a turn driven by the run's payload); error and action turns
+        carry no fresh token, like the reference runtime.
         """
+        fresh = with_token and not error
         token = (
-            None if error else auth.turn_token(self.environment, self.chat_id, self.run_id, self._token_ttl)
+            auth.turn_token(self.environment, self.chat_id, self.run_id, self._token_ttl) if fresh else None
         )
         closing = closed_reason is not None
         self.out.write_control(
             "turn-complete",
             public_access_token=token,
-            session_in_event_id=str(answered_seq),
+            session_in_event_id=str(answered_seq) if answered_seq is not None else None,
             session_in_consumed_id=str(self.cursor),
             session_closed="true" if closing else None,
             session_closed_reason=closed_reason or None if closing else None,
@@ -153,6 +182,17 @@ def _parse_input(body: str) -> Any:
         except ValueError:
             return data
     return data
+
+
+def _report_failure(ctx: RunContext, exc: Exception) -> None:
+    """The last attempt failed: make it visible on `.out` and release a client waiting on its turn."""
+    try:
+        ctx.out.write_chunk(
+            {"type": "error", "errorText": f"The agent run failed: {type(exc).__name__}: {exc}"}
+        )
+        ctx.complete_turn(ctx.cursor if ctx.cursor >= 0 else None, error=True)
+    except Exception:
+        logger.exception("could not report the failure on .out", extra={"run_id": ctx.run_id})
 
 
 def handle(event: dict[str, Any], lambda_context: LambdaContextLike) -> dict[str, str]:
@@ -178,18 +218,29 @@ def handle(event: dict[str, Any], lambda_context: LambdaContextLike) -> dict[str
         )
         logger.error("no agent registered", extra={"task": session.task_identifier})
         return {"status": "done"}
+    attempt = int(event.get("attempt") or 0)
+    first_invocation = run.status == runs.QUEUED or (attempt > 0 and attempt != int(run.attempt or 0))
     store.update_run(
         run_id,
         [
             store.RunModel.status.set(runs.EXECUTING),
-            store.RunModel.attempt.set(int(event.get("attempt") or 0)),
+            store.RunModel.attempt.set(attempt),
             store.RunModel.pending_input.remove(),
         ],
     )
     out = streams.OutWriter(session.session_id or "")
+    ctx = RunContext(
+        session, run, environment, lambda_context, out, attempt=attempt, first_invocation=first_invocation
+    )
+    token = _current.set(ctx)
     try:
-        outcome = fn(RunContext(session, run, environment, lambda_context, out))
+        outcome = fn(ctx)
+    except Exception as exc:
+        if attempt + 1 >= int((session.trigger_config or {}).get("maxAttempts") or 1):
+            _report_failure(ctx, exc)
+        raise
     finally:
+        _current.reset(token)
         out.close()
     if outcome == "done":
         store.update_run(run_id, [store.RunModel.status.set(runs.COMPLETED)])

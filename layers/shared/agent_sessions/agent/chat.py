@@ -1,0 +1,216 @@
+"""`chat`: define agents and steer the running one (history, store, defer, upgrade, end, close).
+
+    from agent_sessions.agent import chat
+
+    @chat.agent(id="my-chat")
+    def run(turn):
+        yield from turn.stream_text(model)
+
+The run-scoped helpers (`chat.history`, `chat.store`, `chat.defer`, `chat.request_upgrade`, ...)
+act on the run whose hook or `run` is executing, found through a context variable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from typing import Any, overload
+
+from agent_sessions.agent.messages import Chunk, UIMessage
+from agent_sessions.agent.runtime import (
+    AbortSignal,
+    AgentDefinition,
+    ChatEvent,
+    ChatRuntime,
+    Compaction,
+    PendingMessages,
+    Turn,
+    current_runtime,
+)
+from agent_sessions.worker import InputRecord, Outcome, RunContext, agent, current_run_context
+
+
+def _runtime() -> ChatRuntime:
+    runtime = current_runtime.get()
+    if runtime is None:
+        raise RuntimeError("this chat helper only works inside a running chat.agent (a hook or run)")
+    return runtime
+
+
+class History:
+    """The conversation as UI messages; changes are persisted with the turn's snapshot."""
+
+    def all(self) -> list[UIMessage]:
+        return list(_runtime().messages)
+
+    def append(self, *messages: UIMessage) -> None:
+        _runtime().messages.extend(messages)
+
+    def replace(self, messages: list[UIMessage]) -> None:
+        _runtime().messages = list(messages)
+
+    def truncate(self, count: int) -> None:
+        """Keep the first `count` messages."""
+        runtime = _runtime()
+        runtime.messages = runtime.messages[: max(0, count)]
+
+    def remove(self, message_id: str) -> None:
+        runtime = _runtime()
+        runtime.messages = [m for m in runtime.messages if m.get("id") != message_id]
+
+    def rollback_to(self, message_id: str) -> None:
+        """Drop every message after `message_id`."""
+        runtime = _runtime()
+        ids = [m.get("id") for m in runtime.messages]
+        if message_id in ids:
+            runtime.messages = runtime.messages[: ids.index(message_id) + 1]
+
+
+class Store:
+    """A per-session key-value snapshot that survives runs (JSON values)."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return _runtime().store.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        _runtime().store[key] = value
+
+    def delete(self, key: str) -> None:
+        _runtime().store.pop(key, None)
+
+    def all(self) -> dict[str, Any]:
+        return dict(_runtime().store)
+
+
+class ChatSession:
+    """The loop of a custom agent: iterate turns, write chunks, complete them (`chat.create_session`)."""
+
+    def __init__(self, ctx: RunContext, payload: dict[str, Any]) -> None:
+        self.ctx = ctx
+        self.payload = payload
+        self.outcome: Outcome = "done"
+
+    def turns(self) -> Iterator[SessionTurn]:
+        """User messages, one turn each; ends when the run should suspend, continue or stop."""
+        while True:
+            arrived = self.ctx.wait_input(float(self.payload.get("idleTimeoutInSeconds") or 30))
+            if not arrived:
+                self.outcome, arrived = self.ctx.idle_outcome()
+                if not arrived:
+                    return
+            for record in arrived:
+                chunk = record.chunk if isinstance(record.chunk, dict) else {}
+                payload = chunk.get("payload") or {}
+                if chunk.get("kind") != "message":
+                    continue
+                if payload.get("trigger") == "close":
+                    self.outcome = "done"
+                    return
+                yield SessionTurn(self.ctx, record, payload)
+
+
+class SessionTurn:
+    def __init__(self, ctx: RunContext, record: InputRecord, payload: dict[str, Any]) -> None:
+        self.ctx = ctx
+        self.seq = record.seq
+        self.payload = payload
+        self.message: UIMessage | None = payload.get("message")
+        self.metadata: dict[str, Any] = dict(payload.get("metadata") or {})
+        self.signal = AbortSignal()
+        self._stop_seq: int | None = None
+
+    @property
+    def text(self) -> str:
+        parts = (self.message or {}).get("parts") or []
+        return "".join(str(p.get("text", "")) for p in parts if p.get("type") == "text")
+
+    def write(self, chunk: Chunk) -> None:
+        self.check_stop()
+        self.ctx.out.write_chunk(chunk)
+
+    def check_stop(self) -> bool:
+        """Look for a `stop` on `.in` (without waiting); other input is not consumed mid-turn."""
+        if not self.signal.aborted:
+            for record in self.ctx.peek_input():
+                if isinstance(record.chunk, dict) and record.chunk.get("kind") == "stop":
+                    self.signal.abort("stop")
+                    self._stop_seq = record.seq
+                    break
+        return self.signal.aborted
+
+    def complete(self) -> None:
+        self.ctx.complete_turn(max(self.seq, self._stop_seq if self._stop_seq is not None else -1))
+
+
+class Chat:
+    history = History()
+    store = Store()
+
+    @overload
+    def agent(self, run: Callable[[Turn], Any], /) -> AgentDefinition: ...
+
+    @overload
+    def agent(
+        self, run: None = None, /, **options: Any
+    ) -> Callable[[Callable[[Turn], Any]], AgentDefinition]: ...
+
+    def agent(self, run: Callable[[Turn], Any] | None = None, /, **options: Any) -> Any:
+        """Define and register a chat agent. Use as `chat.agent(id=..., run=fn, ...)` or as a decorator."""
+        if run is not None:
+            return self._register(AgentDefinition(run=run, **options))
+        if "run" in options:
+            return self._register(AgentDefinition(**options))
+
+        def decorate(fn: Callable[[Turn], Any]) -> AgentDefinition:
+            return self._register(AgentDefinition(run=fn, **options))
+
+        return decorate
+
+    @staticmethod
+    def _register(definition: AgentDefinition) -> AgentDefinition:
+        agent(definition.id)(definition)
+        return definition
+
+    def custom_agent(
+        self, id: str
+    ) -> Callable[[Callable[[dict[str, Any]], Any]], Callable[[RunContext], Outcome]]:
+        """Register a loop you write yourself: `fn(payload)`, usually around `chat.create_session`."""
+
+        def decorate(fn: Callable[[dict[str, Any]], Any]) -> Callable[[RunContext], Outcome]:
+            def run(ctx: RunContext) -> Outcome:
+                result = fn(ctx.payload)
+                if isinstance(result, ChatSession):
+                    return result.outcome
+                return result if result in ("continue", "waiting", "done") else "done"
+
+            agent(id)(run)
+            return run
+
+        return decorate
+
+    def create_session(self, payload: dict[str, Any]) -> ChatSession:
+        ctx = current_run_context()
+        if ctx is None:
+            raise RuntimeError("chat.create_session only works inside a running agent")
+        return ChatSession(ctx, payload)
+
+    def defer(self, work: Any) -> Future[Any]:
+        """Run `work` (callable or awaitable) beside the turn; awaited (at most 5 s) before turn-complete."""
+        return _runtime().defer(work)
+
+    def request_upgrade(self) -> None:
+        """From on_turn_start / on_validate_messages: hand this message to a new run and exit."""
+        _runtime().upgrade_requested = True
+
+    def end_run(self) -> None:
+        """Exit after this turn; the next message starts a continuation run."""
+        _runtime().end_requested = True
+
+    def close(self, reason: str | None = None) -> None:
+        """Close the session after this turn (`session-closed` on `.out`); later appends get 409."""
+        _runtime().close_reason = (reason or "")[:256]
+
+
+chat = Chat()
+
+__all__ = ["AbortSignal", "ChatEvent", "Compaction", "PendingMessages", "Turn", "chat"]
