@@ -22,7 +22,7 @@ install: $(BIN)/.installed
 node-deps: $(NODE_DIR)/node_modules/.installed
 
 dev: install
-	$(BIN)/python -m agent_sessions.local
+	AGENT_SESSIONS_AGENT_MODULES=$${AGENT_SESSIONS_AGENT_MODULES:-'["examples.weather_agent"]'} $(BIN)/python -m agent_sessions.local
 
 test: install node-deps lint typecheck
 	$(BIN)/python -m pytest -p no:cacheprovider -q
@@ -37,8 +37,8 @@ infra: install node-deps
 	$(BIN)/python -m pytest -q tests/infra
 
 lint: install
-	$(BIN)/ruff check layers functions tests bench
-	$(BIN)/ruff format --check layers functions tests bench
+	$(BIN)/ruff check layers functions tests bench examples
+	$(BIN)/ruff format --check layers functions tests bench examples
 
 typecheck: install
 	$(BIN)/mypy

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -12,6 +13,8 @@ from moto import mock_aws
 from agent_sessions import keys, launchers, store
 from agent_sessions.config import reset_settings
 from agent_sessions.http.api import build_resolver
+from agent_sessions.local.stack import LocalStack
+from tests.integration.localstack import SUSPEND_TIMEOUT, free_port
 from tests.support import ENV, OTHER_ENV, http_event
 
 PASS_ASL = json.dumps({"StartAt": "Run", "States": {"Run": {"Type": "Pass", "End": True}}})
@@ -80,3 +83,18 @@ def created(api: Api) -> dict[str, Any]:
     response = api("POST", "/api/v1/sessions", body=create_body(), token=ENV.secret_key)
     assert response.status == 201, response.body
     return dict(response.body)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """A local stack per test module: moto server, real HTTP, agents on threads."""
+    local = LocalStack(
+        port=free_port(),
+        state_dir=Path(tmp_path_factory.mktemp("state")),
+        secret_key="tr_dev_" + "L0calT3stK3y0000000000aa",
+        suspend_timeout_seconds=SUSPEND_TIMEOUT,
+    )
+    local.start_in_background()
+    local.launcher.retry_delay = 0.1  # type: ignore[union-attr]
+    yield local
+    local.stop()

@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
-import httpx
-import pytest
 
 from agent_sessions import auth, runs, store, worker
 from agent_sessions.demo_chat import reply_for
 from agent_sessions.local.stack import LocalStack
+from tests.integration.localstack import Chat, text_of, wait_for
 from tests.support import read_sse
-
-SUSPEND_TIMEOUT = 2.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 _crashes: dict[str, int] = {}
 
@@ -38,87 +23,6 @@ def crash_once(ctx: worker.RunContext) -> worker.Outcome:
     from agent_sessions.demo_chat import demo_chat
 
     return demo_chat(ctx)
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    local = LocalStack(
-        port=free_port(),
-        state_dir=Path(tmp_path_factory.mktemp("state")),
-        secret_key="tr_dev_" + "L0calT3stK3y0000000000aa",
-        suspend_timeout_seconds=SUSPEND_TIMEOUT,
-    )
-    local.start_in_background()
-    local.launcher.retry_delay = 0.1  # type: ignore[union-attr]
-    yield local
-    local.stop()
-
-
-class Chat:
-    def __init__(self, stack: LocalStack, chat_id: str, task: str = "demo-chat", **config: Any) -> None:
-        self.stack, self.chat_id = stack, chat_id
-        self.http = httpx.Client(base_url=stack.base_url, timeout=30)
-        body = {
-            "type": "chat.agent",
-            "externalId": chat_id,
-            "taskIdentifier": task,
-            "triggerConfig": {"basePayload": {"chatId": chat_id, "trigger": "preload"}, **config},
-        }
-        created = self.http.post("/api/v1/sessions", json=body, headers=self.secret).json()
-        self.created = created
-        self.token = created["publicAccessToken"]
-
-    @property
-    def secret(self) -> dict[str, str]:
-        return {"authorization": f"Bearer {self.stack.secret_key}"}
-
-    def send(self, text: str, part_id: str | None = None) -> int:
-        body = {
-            "kind": "message",
-            "payload": {
-                "chatId": self.chat_id,
-                "trigger": "submit-message",
-                "message": {
-                    "id": f"u-{time.time_ns()}",
-                    "role": "user",
-                    "parts": [{"type": "text", "text": text}],
-                },
-            },
-        }
-        headers = {"authorization": f"Bearer {self.token}", **({"x-part-id": part_id} if part_id else {})}
-        response = self.http.post(
-            f"/realtime/v1/sessions/{self.chat_id}/in/append", content=json.dumps(body), headers=headers
-        )
-        assert response.status_code == 200, response.text
-        return int(response.json()["seq"])
-
-    def stop(self) -> int:
-        response = self.http.post(
-            f"/realtime/v1/sessions/{self.chat_id}/in/append",
-            content='{"kind":"stop"}',
-            headers={"authorization": f"Bearer {self.token}"},
-        )
-        return int(response.json()["seq"])
-
-    def runs(self) -> list[dict[str, Any]]:
-        return list(
-            self.http.get(f"/api/v1/sessions/{self.chat_id}/runs", headers=self.secret).json()["data"]
-        )
-
-    def session(self) -> dict[str, Any]:
-        return dict(self.http.get(f"/api/v1/sessions/{self.chat_id}", headers=self.secret).json())
-
-
-def text_of(records: list[Any]) -> str:
-    return "".join(r.chunk["delta"] for r in records if r.chunk and r.chunk.get("type") == "text-delta")
-
-
-def wait_for(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
 
 
 def test_a_turn_streams_deltas_and_ends_with_a_correlated_turn_complete(stack: LocalStack) -> None:
@@ -263,6 +167,10 @@ def test_exhausted_attempts_fail_the_run_and_the_next_append_continues(stack: Lo
     wait_for(lambda: (store.get_run(run_id) or store.RunModel()).status == runs.FAILED, timeout=5)
     read = read_sse(stack.base_url, chat.chat_id, chat.token, min_in_seq=chat.send("after failure"))
     assert "after failure" in text_of(read.records)
+    failure = next(r for r in read.records if r.chunk and r.chunk["type"] == "error")
+    assert failure.chunk["errorText"] == "The agent run failed: RuntimeError: boom", (
+        "the failure is visible on .out"
+    )
     assert [r["reason"] for r in chat.runs()] == ["initial", "continuation"]
 
 

@@ -25,6 +25,7 @@ def test_handlers_log_ids_and_metrics_but_never_tokens(
     aws: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     logging.getLogger("agent-sessions").setLevel(logging.DEBUG)
     create = http_handler(start_router)
     append = http_handler(append_router)

@@ -253,8 +253,9 @@ const scenarios = {
   async "long-poll-window"() {
     const chatId = `e2e-${randomUUID()}`;
     const { t, calls } = transport({ streamTimeoutSeconds: 1 });
-    const { chunks } = await withTimeout(drain(await send(t, chatId, "outlast the window")), 30000, "windowed");
-    assert.equal(textOf(chunks), expectedReply("outlast the window"));
+    const long = "outlast the one second window with a message long enough to keep the agent streaming for a while";
+    const { chunks } = await withTimeout(drain(await send(t, chatId, long)), 30000, "windowed");
+    assert.equal(textOf(chunks), expectedReply(long));
     const subscribes = calls.requests.filter((r) => r.method === "GET" && r.url.endsWith("/out"));
     assert.ok(subscribes.length >= 2, `resubscribed (${subscribes.length} subscriptions)`);
   },

@@ -46,10 +46,16 @@ def agent(task_identifier: str) -> Callable[[Agent], Agent]:
     return register
 
 
+def load_agents() -> list[str]:
+    """Import the agent modules (bundled and `AGENT_SESSIONS_AGENT_MODULES`); returns the task ids."""
+    for module in (*DEFAULT_AGENT_MODULES, *get_settings().agent_modules):
+        importlib.import_module(module)
+    return sorted(_AGENTS)
+
+
 def find_agent(task_identifier: str) -> Agent | None:
     if task_identifier not in _AGENTS:
-        for module in (*DEFAULT_AGENT_MODULES, *get_settings().agent_modules):
-            importlib.import_module(module)
+        load_agents()
     return _AGENTS.get(task_identifier)
 
 

@@ -8,6 +8,7 @@ import sys
 from contextlib import suppress
 
 from agent_sessions.local.stack import LocalStack
+from agent_sessions.worker import load_agents
 
 
 def announce(stack: LocalStack) -> None:
@@ -16,7 +17,7 @@ def announce(stack: LocalStack) -> None:
         f"  URL:        {stack.base_url}\n"
         f"  Secret key: {stack.secret_key}\n"
         f"  DynamoDB:   {stack.dynamodb_url}\n"
-        "  Agents:     demo-chat\n"
+        f"  Agents:     {', '.join(load_agents())}\n"
         "Ctrl-C stops it.",
         flush=True,
     )

@@ -65,6 +65,7 @@ class LocalStack:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.launcher: LocalLauncher | None = None
+        self._saved_environ: dict[str, str | None] = {}
 
     @property
     def base_url(self) -> str:
@@ -72,6 +73,7 @@ class LocalStack:
 
     def prepare(self) -> None:
         """Everything but the HTTP server: endpoint, settings, tables, keys, launcher."""
+        self._saved_environ = {name: os.environ.get(name) for name in _FAKE_AWS}
         for name, value in _FAKE_AWS.items():
             os.environ.setdefault(name, value)
         if not self.dynamodb_url:
@@ -83,14 +85,16 @@ class LocalStack:
             self._moto.start()
             moto_host, moto_port = self._moto.get_host_and_port()
             self.dynamodb_url = f"http://{moto_host}:{moto_port}"
-        os.environ.update(
-            {
-                **self.environ,
-                "AGENT_SESSIONS_DYNAMODB_URL": self.dynamodb_url,
-                "AGENT_SESSIONS_SECRET_KEY": self.secret_key,
-                "AGENT_SESSIONS_LAUNCHER": "local",
-            }
-        )
+        overrides = {
+            **self.environ,
+            "AGENT_SESSIONS_DYNAMODB_URL": self.dynamodb_url,
+            "AGENT_SESSIONS_SECRET_KEY": self.secret_key,
+            "AGENT_SESSIONS_LAUNCHER": "local",
+        }
+        self._saved_environ |= {
+            name: os.environ.get(name) for name in overrides if name not in self._saved_environ
+        }
+        os.environ.update(overrides)
         reset_settings()
         store.configure()
         store.create_tables()
@@ -141,3 +145,10 @@ class LocalStack:
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
+        for name, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environ = {}
+        reset_settings()

@@ -1,0 +1,1 @@
+"""Example agents. `make dev` loads them next to demo-chat."""
