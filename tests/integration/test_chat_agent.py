@@ -342,3 +342,22 @@ def test_a_custom_agent_writes_its_own_loop(stack: LocalStack) -> None:
     talk = Chat(stack, "custom-1", task="t-custom")
     read = read_sse(stack.base_url, talk.chat_id, talk.token, min_in_seq=talk.send("shout"))
     assert text_of(read.records) == "SHOUT"
+
+
+async def _async_turn_start(event: ChatEvent) -> None:
+    chat.store.set("async-hook", True)
+
+
+@chat.agent(id="t-async", on_turn_start=_async_turn_start)
+async def _async_run(turn: Turn) -> Any:
+    async def words() -> Any:
+        for word in ("async", " works", f" {chat.store.get('async-hook')}"):
+            yield word
+
+    return words()
+
+
+def test_async_run_and_async_hooks(stack: LocalStack) -> None:
+    talk = Chat(stack, "async-1", task="t-async")
+    read = read_sse(stack.base_url, talk.chat_id, talk.token, min_in_seq=talk.send("go"))
+    assert text_of(read.records) == "async works True"
