@@ -7,35 +7,18 @@ through `sub`.
 
 from __future__ import annotations
 
-import re
 import time
-import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
 
-from agent_sessions import keys
+from agent_sessions import keys, tokens
 from agent_sessions.errors import BadRequest, Forbidden, Unauthenticated
 
-# The protocol fixes the HMAC key to the 31-byte root key string; the warning cannot be acted on.
-warnings.filterwarnings("ignore", category=jwt.warnings.InsecureKeyLengthWarning)
-
-ISSUER = "https://id.trigger.dev"
-AUDIENCE = "https://api.trigger.dev"
-DEFAULT_PUBLIC_TOKEN_TTL = 15 * 60
-MAX_PUBLIC_TOKEN_TTL = 30 * 24 * 3600
-
-_DURATION_RE = re.compile(r"^\s*(\d+)\s*([a-z]+)\s*$")
-_UNITS = {
-    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1),
-    **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60),
-    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600),
-    **dict.fromkeys(("d", "day", "days"), 86400),
-    **dict.fromkeys(("w", "week", "weeks"), 7 * 86400),
-    **dict.fromkeys(("y", "yr", "yrs", "year", "years"), 365 * 86400),
-}
+ISSUER = tokens.ISSUER
+AUDIENCE = tokens.AUDIENCE
 
 
 @dataclass(frozen=True)
@@ -80,29 +63,17 @@ def scopes_allow(scopes: Iterable[str], action: str, resource_type: str, ids: It
 
 
 def parse_duration(value: str) -> int:
-    match = _DURATION_RE.match(value.lower())
-    if not match or match.group(2) not in _UNITS:
-        raise BadRequest(f"Invalid expiration time: {value!r}", code="invalid_expiration")
-    return int(match.group(1)) * _UNITS[match.group(2)]
+    try:
+        return tokens.parse_duration(value)
+    except ValueError as exc:
+        raise BadRequest(str(exc), code="invalid_expiration") from None
 
 
-def expiry_from(
-    expiration: str | int | float | None, now: int, default: int = DEFAULT_PUBLIC_TOKEN_TTL
-) -> int:
-    """`"15m"`-style durations are relative; numbers are absolute epoch seconds (as in jose)."""
-    if expiration is None:
-        exp = now + default
-    elif isinstance(expiration, bool):
-        raise BadRequest("Invalid expiration time", code="invalid_expiration")
-    elif isinstance(expiration, int | float):
-        exp = int(expiration)
-    else:
-        exp = now + parse_duration(expiration)
-    if exp <= now:
-        raise BadRequest("Expiration time is in the past", code="invalid_expiration")
-    if exp - now > MAX_PUBLIC_TOKEN_TTL:
-        raise BadRequest("Expiration time exceeds 30 days", code="invalid_expiration")
-    return exp
+def expiry_from(expiration: str | int | float | None, now: int) -> int:
+    try:
+        return tokens.expiry_from(expiration, now)
+    except ValueError as exc:
+        raise BadRequest(str(exc), code="invalid_expiration") from None
 
 
 def claims_for(env: keys.Environment) -> dict[str, Any]:
@@ -121,13 +92,15 @@ def mint_public_token(
 ) -> str:
     now = int(time.time())
     exp = now + ttl_seconds if ttl_seconds is not None else expiry_from(expiration, now)
-    payload: dict[str, Any] = {**claims_for(env), "scopes": list(scopes)}
-    if one_time_use:
-        payload["otu"] = True
-    if realtime is not None:
-        payload["realtime"] = dict(realtime)
-    payload.update(iss=ISSUER, aud=AUDIENCE, iat=now, exp=exp)
-    return jwt.encode(payload, env.secret_key, algorithm="HS256", headers={"typ": None})
+    return tokens.sign(
+        env.secret_key,
+        claims_for(env),
+        scopes,
+        exp=exp,
+        iat=now,
+        one_time_use=one_time_use,
+        realtime=realtime,
+    )
 
 
 def session_token(env: keys.Environment, addressing_key: str, ttl_seconds: int) -> str:

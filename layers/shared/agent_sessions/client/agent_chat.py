@@ -1,0 +1,77 @@
+"""`AgentChat`: talk to an agent from a backend with the secret key (no browser tokens involved)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from agent_sessions.client.client import AgentSessions
+from agent_sessions.client.transport import ChatStream, ChatTransport
+from agent_sessions.client.types import ChatSessionState, StartSessionResult
+
+
+class AgentChat:
+    def __init__(
+        self,
+        agent: str,
+        *,
+        id: str | None = None,
+        client: AgentSessions | None = None,
+        client_data: Mapping[str, Any] | None = None,
+        session: ChatSessionState | Mapping[str, Any] | None = None,
+        trigger_config: Mapping[str, Any] | None = None,
+        on_turn_complete: Callable[[str, ChatSessionState], None] | None = None,
+        stream_timeout_seconds: int = 120,
+    ) -> None:
+        self.agent = agent
+        self.id = id or str(uuid.uuid4())
+        self.client = client or AgentSessions()
+        self._trigger_config = dict(trigger_config or {})
+        self._transport = ChatTransport(
+            agent,
+            access_token=lambda _chat_id: self.client.secret_key,
+            start_session=self._start,
+            client_data=client_data,
+            sessions={self.id: session} if session is not None else None,
+            on_turn_complete=on_turn_complete,
+            stream_timeout_seconds=stream_timeout_seconds,
+            adopt_turn_tokens=False,
+            base_url=self.client.base_url,
+            http=self.client.http,
+        )
+
+    def _start(self, params: dict[str, Any]) -> StartSessionResult:
+        payload = {"messages": [], "trigger": "preload", "chatId": self.id}
+        if params.get("client_data"):
+            payload["metadata"] = params["client_data"]
+        created = self.client.sessions.start(
+            task_identifier=self.agent,
+            external_id=self.id,
+            trigger_config={**self._trigger_config, "basePayload": payload},
+        )
+        return StartSessionResult(
+            session_id=created.id, run_id=created.run_id, public_access_token=self.client.secret_key
+        )
+
+    @property
+    def session(self) -> ChatSessionState | None:
+        """Persist this (e.g. `.model_dump()`) and pass it back as `session=` to resume."""
+        return self._transport.get_session(self.id)
+
+    def preload(self) -> ChatSessionState:
+        return self._transport.preload(self.id)
+
+    def send_message(self, text: str, *, metadata: Mapping[str, Any] | None = None) -> ChatStream:
+        return self._transport.send_message(self.id, text, metadata=metadata)
+
+    def text(self, text: str, *, metadata: Mapping[str, Any] | None = None) -> str:
+        """Send and return the whole reply."""
+        return self.send_message(text, metadata=metadata).text()
+
+    def stop(self) -> bool:
+        return self._transport.stop(self.id)
+
+    def close(self, reason: str | None = None) -> None:
+        """Close the session for good."""
+        self.client.sessions.close(self.id, reason=reason)

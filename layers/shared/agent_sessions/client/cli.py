@@ -1,0 +1,247 @@
+"""`agent-sessions`: chat with an agent, inspect sessions, tail a session's output.
+
+    agent-sessions chat demo-chat [--chat-id ID]
+    agent-sessions sessions list|show ID|close ID|runs ID
+    agent-sessions tail CHAT_ID
+
+Base URL and secret key come from --base-url / --secret-key or AGENT_SESSIONS_URL /
+AGENT_SESSIONS_SECRET_KEY. Errors are one readable line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, TextIO
+
+from agent_sessions.client._http import base_url_from_env, session_path
+from agent_sessions.client.client import AgentSessions
+from agent_sessions.client.errors import (
+    AgentSessionsError,
+    APIConnectionError,
+    AuthenticationError,
+    NotFoundError,
+    PermissionDeniedError,
+    SessionClosedError,
+)
+from agent_sessions.client.sse import RecordStream
+from agent_sessions.client.transport import ChatStream, ChatTransport
+from agent_sessions.client.types import ChatSessionState
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("AGENT_SESSIONS_CLI_STATE_DIR") or Path.home() / ".agent-sessions" / "chats")
+
+
+class ChatFiles:
+    """Persist each chat's transport state so `chat --chat-id` resumes after a restart."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, chat_id: str) -> Path:
+        return self.root / f"{session_path(chat_id)}.json"
+
+    def load(self, chat_id: str) -> ChatSessionState | None:
+        path = self.path(chat_id)
+        return ChatSessionState.model_validate_json(path.read_text()) if path.exists() else None
+
+    def save(self, chat_id: str, state: ChatSessionState | None) -> None:
+        if state is None:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.path(chat_id)
+        path.write_text(state.model_dump_json())
+        path.chmod(0o600)
+
+
+class Renderer:
+    """Prints a turn as it streams: text inline, tools and errors as bracketed notes."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def chunk(self, chunk: Any) -> None:
+        if not isinstance(chunk, dict):
+            return
+        kind = chunk.get("type")
+        if kind == "text-delta":
+            self.write(str(chunk.get("delta", "")))
+        elif kind == "tool-input-available":
+            self.write(f"\n[{chunk.get('toolName')}({json.dumps(chunk.get('input'))})]")
+        elif kind == "tool-output-available":
+            self.write(f" → {json.dumps(chunk.get('output'))}\n")
+        elif kind == "tool-output-error" or kind == "error":
+            self.write(f"\n[error: {chunk.get('errorText')}]")
+
+    def write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+
+def run_chat(client: AgentSessions, task: str, chat_id: str | None, out: TextIO) -> int:
+    files = ChatFiles(state_dir())
+    chat_id = chat_id or f"cli-{uuid.uuid4().hex[:12]}"
+    saved = files.load(chat_id)
+    transport = ChatTransport(
+        task,
+        base_url=client.base_url,
+        start_session=client.sessions.create_start_session_action(task),
+        access_token=lambda cid: client.auth.create_public_token(
+            scopes={"read": {"sessions": cid}, "write": {"sessions": cid}}, expiration_time="1h"
+        ),
+        sessions={chat_id: saved} if saved else None,
+        on_session_change=files.save,
+    )
+    render = Renderer(out)
+    render.write(
+        f"Chatting with {task} as chat {chat_id} (Ctrl-C stops a reply, Ctrl-C again or Ctrl-D quits).\n"
+    )
+    resumed = transport.reconnect(chat_id)
+    if resumed is not None:
+        render.write("agent> ")
+        if not _stream(transport, chat_id, resumed, render):
+            return 0
+    while True:
+        try:
+            line = input("you> ")
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not line.strip():
+            continue
+        try:
+            stream = transport.send_message(chat_id, line)
+        except SessionClosedError as exc:
+            render.write(f"This chat is closed{f' ({exc.closed_reason})' if exc.closed_reason else ''}.\n")
+            return 0
+        render.write("agent> ")
+        if not _stream(transport, chat_id, stream, render):
+            break
+    render.write(f"\nResume with: agent-sessions chat {task} --chat-id {chat_id}\n")
+    return 0
+
+
+def _stream(transport: ChatTransport, chat_id: str, stream: ChatStream, render: Renderer) -> bool:
+    """Render one turn. The first Ctrl-C stops the generation; a second one quits (returns False)."""
+    stopping = False
+    iterator = iter(stream)
+    while True:
+        try:
+            chunk = next(iterator, None)
+        except KeyboardInterrupt:
+            if stopping:
+                stream.close()
+                return False
+            stopping = True
+            render.write(" [stopping]")
+            transport.stop(chat_id)
+            continue
+        if chunk is None:
+            break
+        render.chunk(chunk)
+    render.write("\n")
+    return True
+
+
+def run_tail(client: AgentSessions, chat_id: str, out: TextIO) -> int:
+    client.sessions.retrieve(chat_id)  # a readable 404 before streaming starts
+    records = RecordStream(
+        client.http,
+        f"{client.base_url}/realtime/v1/sessions/{session_path(chat_id)}/out",
+        lambda: client.secret_key,
+        timeout_seconds=60,
+    )
+    render = Renderer(out)
+    try:
+        for record in records:
+            if record.control:
+                extra = record.header("session-in-event-id")
+                render.write(f"\n[{record.control}{f' in={extra}' if extra else ''}]\n")
+            else:
+                render.chunk(record.chunk)
+    except KeyboardInterrupt:
+        render.write("\n")
+    return 0
+
+
+def _print_sessions(sessions: Iterable[Any], out: TextIO) -> None:
+    for s in sessions:
+        status = "closed" if s.is_closed else "active"
+        created = f"{s.created_at:%Y-%m-%d %H:%M}"
+        out.write(f"{s.id}  {s.external_id or '-':<28} {s.task_identifier:<16} {status:<7} {created}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="agent-sessions", description="Talk to agent-sessions from a terminal."
+    )
+    parser.add_argument(
+        "--base-url", default=None, help="default: $AGENT_SESSIONS_URL or http://127.0.0.1:8787"
+    )
+    parser.add_argument("--secret-key", default=None, help="default: $AGENT_SESSIONS_SECRET_KEY")
+    commands = parser.add_subparsers(dest="command", required=True)
+    chat = commands.add_parser("chat", help="interactive chat with an agent")
+    chat.add_argument("task_id")
+    chat.add_argument("--chat-id", default=None, help="resume (or name) a chat")
+    sessions = commands.add_parser("sessions", help="list, show, close sessions and their runs")
+    sessions_commands = sessions.add_subparsers(dest="action", required=True)
+    listing = sessions_commands.add_parser("list")
+    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--status", choices=["ACTIVE", "CLOSED", "EXPIRED"])
+    for name in ("show", "runs"):
+        sessions_commands.add_parser(name).add_argument("session")
+    close = sessions_commands.add_parser("close")
+    close.add_argument("session")
+    close.add_argument("--reason", default=None)
+    tail = commands.add_parser("tail", help="watch a session's output live")
+    tail.add_argument("chat_id")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    out = sys.stdout
+    base_url = args.base_url or base_url_from_env()
+    try:
+        with AgentSessions(secret_key=args.secret_key, base_url=base_url) as client:
+            if args.command == "chat":
+                return run_chat(client, args.task_id, args.chat_id, out)
+            if args.command == "tail":
+                return run_tail(client, args.chat_id, out)
+            if args.action == "list":
+                _print_sessions(client.sessions.list(limit=args.limit, status=args.status).data, out)
+            elif args.action == "show":
+                out.write(
+                    client.sessions.retrieve(args.session).model_dump_json(indent=2, by_alias=True) + "\n"
+                )
+            elif args.action == "close":
+                closed = client.sessions.close(args.session, reason=args.reason)
+                out.write(f"closed {closed.id} at {closed.closed_at}\n")
+            elif args.action == "runs":
+                for run in client.sessions.runs(args.session):
+                    out.write(f"{run.triggered_at:%Y-%m-%d %H:%M:%S}  {run.reason:<13} {run.run_id}\n")
+            return 0
+    except AuthenticationError:
+        return _fail("the secret key was refused (401): check --secret-key or AGENT_SESSIONS_SECRET_KEY")
+    except PermissionDeniedError as exc:
+        return _fail(f"not allowed (403): {exc.message}")
+    except NotFoundError:
+        return _fail("no such chat or session (404)")
+    except APIConnectionError:
+        return _fail(f"cannot reach {base_url}: is the server running? (`make dev` starts one)")
+    except AgentSessionsError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"agent-sessions: error: {message}\n")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

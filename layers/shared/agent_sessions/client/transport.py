@@ -1,0 +1,364 @@
+"""`ChatTransport`: the Python twin of `TriggerChatTransport`, speaking the same wire protocol.
+
+It keeps, per chat, the state the TypeScript transport persists (`public_access_token`,
+`last_event_id`, ...), starts sessions lazily through your `start_session` callback, appends user
+messages to `.in` and returns the turn's UI-message chunks from `.out` as a `ChatStream`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
+from typing import Any
+
+import httpx
+
+from agent_sessions.client._http import HttpCore, session_path
+from agent_sessions.client.errors import (
+    AuthenticationError,
+    NotFoundError,
+    PermissionDeniedError,
+    SessionClosedError,
+)
+from agent_sessions.client.sse import RecordStream
+from agent_sessions.client.types import ChatSessionState, Record, StartSessionResult
+
+StartSession = Callable[[dict[str, Any]], StartSessionResult | Mapping[str, Any]]
+AccessToken = Callable[[str], str]
+SessionChange = Callable[[str, ChatSessionState | None], None]
+
+
+class ChatStream:
+    """One turn's UI-message chunks. Iterate it; it ends at the turn's `turn-complete`.
+
+    `text()` consumes it and returns the reply's text. Closing it (or leaving its `with` block)
+    drops the connection; the turn keeps running on the server.
+    """
+
+    def __init__(
+        self,
+        records: RecordStream,
+        since_in_seq: int | None,
+        on_record: Callable[[Record], None],
+        on_end: Callable[[Record | None], None],
+    ) -> None:
+        self._records = records
+        self._since = since_in_seq
+        self._on_record = on_record
+        self._on_end = on_end
+        self._iterator: Iterator[Any] | None = None
+        self.completed = False
+        self.closed_session = False
+        self.chunks: list[Any] = []
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._iterator is None:
+            self._iterator = self._chunks()
+        return self._iterator
+
+    def _chunks(self) -> Iterator[Any]:
+        end: Record | None = None
+        try:
+            for record in self._records:
+                self._on_record(record)
+                if record.is_command:
+                    continue
+                control = record.control
+                if control == "turn-complete":
+                    answered = record.header("session-in-event-id")
+                    if self._since is not None and answered is not None and int(answered) < self._since:
+                        continue  # a previous turn's boundary
+                    self.completed, end = True, record
+                    return
+                if control == "session-closed":
+                    self.closed_session, end = True, record
+                    return
+                if control:
+                    continue
+                chunk = record.chunk
+                if chunk is None or (
+                    isinstance(chunk, dict) and str(chunk.get("type", "")).startswith("trigger:")
+                ):
+                    continue
+                self.chunks.append(chunk)
+                yield chunk
+            self.completed = self._records.settled
+        finally:
+            self._on_end(end)
+
+    def text(self) -> str:
+        for _ in self:
+            pass
+        return "".join(
+            str(c.get("delta", ""))
+            for c in self.chunks
+            if isinstance(c, dict) and c.get("type") == "text-delta"
+        )
+
+    def close(self) -> None:
+        if self._iterator is not None and hasattr(self._iterator, "close"):
+            self._iterator.close()
+
+    def __enter__(self) -> ChatStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ChatTransport:
+    def __init__(
+        self,
+        task: str,
+        *,
+        access_token: AccessToken,
+        start_session: StartSession | None = None,
+        base_url: str | None = None,
+        client_data: Mapping[str, Any] | None = None,
+        sessions: Mapping[str, ChatSessionState | Mapping[str, Any]] | None = None,
+        on_session_change: SessionChange | None = None,
+        on_turn_complete: Callable[[str, ChatSessionState], None] | None = None,
+        stream_timeout_seconds: int = 120,
+        adopt_turn_tokens: bool = True,
+        http: httpx.Client | None = None,
+    ) -> None:
+        self.task = task
+        self._access_token = access_token
+        self._start_session = start_session
+        self._core = HttpCore(base_url, http, timeout=60.0)
+        self.client_data = dict(client_data or {})
+        self._states: dict[str, ChatSessionState] = {
+            chat_id: ChatSessionState.model_validate(state) for chat_id, state in (sessions or {}).items()
+        }
+        self.on_session_change = on_session_change
+        self.on_turn_complete = on_turn_complete
+        self.stream_timeout_seconds = stream_timeout_seconds
+        self._adopt_tokens = adopt_turn_tokens
+        self._lock = threading.Lock()
+        self._starting: dict[str, Future[ChatSessionState]] = {}
+
+    # ------------------------------------------------------------ state
+
+    def get_session(self, chat_id: str) -> ChatSessionState | None:
+        return self._states.get(chat_id)
+
+    def set_session(self, chat_id: str, state: ChatSessionState | Mapping[str, Any]) -> None:
+        self._set(chat_id, ChatSessionState.model_validate(state))
+
+    def session_status(self, chat_id: str) -> str:
+        state = self._states.get(chat_id)
+        return "closed" if state is not None and state.closed else "open"
+
+    def _set(self, chat_id: str, state: ChatSessionState) -> None:
+        self._states[chat_id] = state
+        if self.on_session_change is not None:
+            self.on_session_change(chat_id, state)
+
+    def _update(self, chat_id: str, **changes: Any) -> ChatSessionState:
+        state = self._states[chat_id].model_copy(update=changes)
+        self._set(chat_id, state)
+        return state
+
+    # ------------------------------------------------------------ sessions
+
+    def preload(self, chat_id: str) -> ChatSessionState:
+        """Start the session (and its first run) before the first message."""
+        return self._ensure_session(chat_id)
+
+    def _ensure_session(self, chat_id: str) -> ChatSessionState:
+        state = self._states.get(chat_id)
+        if state is not None:
+            return state
+        return self._start(chat_id)
+
+    def _start(self, chat_id: str) -> ChatSessionState:
+        """Call `start_session` once per chat even when sends race: later callers wait for the first."""
+        with self._lock:
+            pending = self._starting.get(chat_id)
+            owner = pending is None
+            if owner:
+                pending = self._starting[chat_id] = Future()
+        assert pending is not None
+        if not owner:
+            return pending.result()
+        try:
+            if self._start_session is None:
+                token = self._access_token(chat_id)
+                state = ChatSessionState(public_access_token=token)
+            else:
+                result = self._start_session(
+                    {"chat_id": chat_id, "task_id": self.task, "client_data": self.client_data}
+                )
+                parsed = (
+                    StartSessionResult.model_validate(result)
+                    if not isinstance(result, StartSessionResult)
+                    else result
+                )
+                previous = self._states.get(chat_id)
+                state = ChatSessionState(
+                    public_access_token=parsed.public_access_token,
+                    last_event_id=previous.last_event_id if previous else None,
+                )
+            self._set(chat_id, state)
+            pending.set_result(state)
+            return state
+        except BaseException as exc:
+            pending.set_exception(exc)
+            raise
+        finally:
+            with self._lock:
+                self._starting.pop(chat_id, None)
+
+    # ------------------------------------------------------------ sending
+
+    def send_message(
+        self, chat_id: str, message: str | Mapping[str, Any], *, metadata: Mapping[str, Any] | None = None
+    ) -> ChatStream:
+        """Append a user message and return the chunks of the turn that answers it."""
+        ui_message = (
+            {
+                "id": f"msg_{uuid.uuid4().hex[:16]}",
+                "role": "user",
+                "parts": [{"type": "text", "text": message}],
+            }
+            if isinstance(message, str)
+            else dict(message)
+        )
+        payload: dict[str, Any] = {"message": ui_message, "chatId": chat_id, "trigger": "submit-message"}
+        merged = {**self.client_data, **dict(metadata or {})}
+        if merged:
+            payload["metadata"] = merged
+        return self._send(chat_id, {"kind": "message", "payload": payload})
+
+    def send_action(
+        self, chat_id: str, action: Any, *, metadata: Mapping[str, Any] | None = None
+    ) -> ChatStream:
+        payload: dict[str, Any] = {"chatId": chat_id, "trigger": "action", "action": action}
+        merged = {**self.client_data, **dict(metadata or {})}
+        if merged:
+            payload["metadata"] = merged
+        return self._send(chat_id, {"kind": "message", "payload": payload})
+
+    def _send(self, chat_id: str, body: dict[str, Any]) -> ChatStream:
+        state = self._ensure_session(chat_id)
+        if state.closed:
+            raise SessionClosedError(
+                409,
+                {
+                    "error": "The chat is closed",
+                    "code": "session_closed",
+                    "closedReason": state.closed_reason,
+                },
+            )
+        seq = self._append(chat_id, body)
+        self._update(chat_id, active_input_seq=seq, is_streaming=True)
+        return self._stream(chat_id, since_in_seq=seq)
+
+    def stop(self, chat_id: str) -> bool:
+        """Stop the current generation; the agent keeps the partial answer and stays alive."""
+        if chat_id not in self._states:
+            return False
+        self._append(chat_id, {"kind": "stop"})
+        return True
+
+    def _append(self, chat_id: str, body: dict[str, Any]) -> int:
+        """401/403: one token refresh; 404: recreate via start_session; each retry keeps the part id."""
+        part_id = str(uuid.uuid4())
+        content = json.dumps(body, separators=(",", ":"))
+        refreshed = recreated = False
+        while True:
+            token = self._states[chat_id].public_access_token
+            try:
+                response = self._core.request(
+                    "POST",
+                    f"/realtime/v1/sessions/{session_path(chat_id)}/in/append",
+                    token=token,
+                    content=content,
+                    headers={"x-part-id": part_id, "x-trigger-source": "sdk"},
+                )
+                return int(response["seq"])
+            except (AuthenticationError, PermissionDeniedError):
+                if refreshed:
+                    raise
+                refreshed = True
+                self._update(chat_id, public_access_token=self._access_token(chat_id))
+            except NotFoundError:
+                if recreated or self._start_session is None:
+                    raise
+                recreated = True
+                self._states.pop(chat_id, None)
+                self._start(chat_id)
+            except SessionClosedError as exc:
+                self._update(
+                    chat_id,
+                    closed=True,
+                    closed_reason=exc.closed_reason,
+                    is_streaming=False,
+                    active_input_seq=None,
+                )
+                raise
+
+    # ------------------------------------------------------------ reading
+
+    def reconnect(self, chat_id: str) -> ChatStream | None:
+        """Resume a turn that was streaming (e.g. after a restart); None when there is nothing to resume."""
+        state = self._states.get(chat_id)
+        if state is None or state.closed or not state.is_streaming:
+            return None
+        return self._stream(
+            chat_id, since_in_seq=state.active_input_seq, peek_settled=state.active_input_seq is None
+        )
+
+    def _stream(self, chat_id: str, *, since_in_seq: int | None, peek_settled: bool = False) -> ChatStream:
+        state = self._states[chat_id]
+        records = RecordStream(
+            self._core.http,
+            self._core.url(f"/realtime/v1/sessions/{session_path(chat_id)}/out"),
+            lambda: self._states[chat_id].public_access_token,
+            cursor=int(state.last_event_id) if state.last_event_id is not None else None,
+            timeout_seconds=self.stream_timeout_seconds,
+            max_empty_windows=5,
+            peek_settled=peek_settled,
+            refresh_token=lambda: (
+                self._update(chat_id, public_access_token=self._access_token(chat_id)).public_access_token
+            ),
+        )
+        cursor: dict[str, str | None] = {"last": state.last_event_id}
+
+        def on_record(record: Record) -> None:
+            cursor["last"] = str(record.seq)
+
+        def on_end(end: Record | None) -> None:
+            if end is None:
+                if records.settled:
+                    self._update(
+                        chat_id, is_streaming=False, active_input_seq=None, last_event_id=cursor["last"]
+                    )
+                return
+            changes: dict[str, Any] = {
+                "is_streaming": False,
+                "active_input_seq": None,
+                "last_event_id": cursor["last"],
+            }
+            token = end.header("public-access-token")
+            if token and self._adopt_tokens:
+                changes["public_access_token"] = token
+            if end.control == "session-closed" or end.header("session-closed") == "true":
+                changes.update(closed=True, closed_reason=end.header("session-closed-reason"))
+            updated = self._update(chat_id, **changes)
+            if end.control == "turn-complete" and self.on_turn_complete is not None:
+                self.on_turn_complete(chat_id, updated)
+
+        return ChatStream(records, since_in_seq, on_record, on_end)
+
+    def close(self) -> None:
+        self._core.close()
+
+    def __enter__(self) -> ChatTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
