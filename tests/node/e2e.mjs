@@ -270,6 +270,38 @@ const scenarios = {
   },
 };
 
+// Interop halves driven from Python (tests/e2e/test_interop.py).
+scenarios["send-existing"] = async () => {
+  const chatId = process.env.CHAT_ID;
+  const { t } = transport({ sessions: { [chatId]: { publicAccessToken: process.env.PAT } } });
+  const { chunks } = await withTimeout(drain(await send(t, chatId, "from node")), 20000, "node send");
+  assert.equal(textOf(chunks), expectedReply("from node"));
+};
+
+scenarios["watch"] = async () => {
+  const chatId = process.env.CHAT_ID;
+  const token = process.env.READ_TOKEN;
+  const t = new TriggerChatTransport({
+    task: TASK, baseURL: BASE, watch: true, accessToken: () => token,
+    sessions: { [chatId]: { publicAccessToken: token, isStreaming: true } },
+  });
+  const stream = await t.reconnectToStream({ chatId });
+  assert.ok(stream, "watch mode subscribes");
+  console.log("watching");
+  const chunks = [];
+  const reader = stream.getReader();
+  await withTimeout((async () => {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      if (value.type === "finish") break;
+    }
+  })(), 30000, "watch");
+  await reader.cancel();
+  console.log(JSON.stringify({ watched: textOf(chunks) }));
+};
+
 const name = process.argv[2];
 if (!scenarios[name]) {
   console.error(`unknown scenario ${name}; one of: ${Object.keys(scenarios).join(", ")}`);
