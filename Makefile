@@ -3,9 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 NODE_DIR := tests/node
+WEB_DIR := web
+WEB_SOURCES := $(wildcard $(WEB_DIR)/src/*) $(WEB_DIR)/index.html $(WEB_DIR)/vite.config.js
+CHROMIUM ?= /usr/bin/chromium
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: dev test unit integration e2e infra lint typecheck bench clean node-deps install
+.PHONY: dev test unit integration e2e infra lint typecheck bench clean node-deps install web browser-deps
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -18,20 +21,32 @@ $(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/packag
 	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+$(WEB_DIR)/node_modules/.installed: $(WEB_DIR)/package.json $(WEB_DIR)/package-lock.json
+	cd $(WEB_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(WEB_DIR)/dist/index.html: $(WEB_DIR)/node_modules/.installed $(WEB_SOURCES)
+	cd $(WEB_DIR) && npx vite build --logLevel warn
+
 install: $(BIN)/.installed
 node-deps: $(NODE_DIR)/node_modules/.installed
+web: $(WEB_DIR)/dist/index.html
 
-dev: install
+# Debian's Chromium for the browser tests (root, as on CI); playwright-core never downloads a browser.
+browser-deps:
+	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+dev: install web
 	AGENT_SESSIONS_AGENT_MODULES=$${AGENT_SESSIONS_AGENT_MODULES:-'["examples.weather_agent"]'} $(BIN)/python -m agent_sessions.local
 
-test: install node-deps lint typecheck
+test: install node-deps web browser-deps lint typecheck
 	$(BIN)/python -m pytest -p no:cacheprovider -q
 
 unit: install
 	$(BIN)/python -m pytest -q tests/unit
 integration: install
 	$(BIN)/python -m pytest -q tests/integration
-e2e: install node-deps
+e2e: install node-deps web browser-deps
 	$(BIN)/python -m pytest -q tests/e2e
 infra: install node-deps
 	$(BIN)/python -m pytest -q tests/infra
@@ -47,4 +62,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(NODE_DIR)/node_modules .agent-sessions .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(NODE_DIR)/node_modules $(WEB_DIR)/node_modules $(WEB_DIR)/dist .agent-sessions .pytest_cache .mypy_cache .ruff_cache

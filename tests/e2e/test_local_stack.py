@@ -94,3 +94,40 @@ def test_an_existing_dynamodb_endpoint_is_used_instead_of_the_embedded_one(tmp_p
         assert "agent-sessions-sessions" in tables["TableNames"]
     finally:
         server.stop()
+
+
+def test_concurrent_requests_never_see_each_others_bodies(local_stack: RunningStack) -> None:
+    """The buffered routes share one Powertools resolver; concurrent requests must stay apart."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    auth_header = {"authorization": f"Bearer {local_stack.secret_key}"}
+    body = {
+        "type": "chat.agent",
+        "externalId": "concurrency",
+        "taskIdentifier": "demo-chat",
+        "triggerConfig": {"basePayload": {}},
+    }
+    httpx.post(f"{local_stack.base_url}/api/v1/sessions", json=body, headers=auth_header)
+
+    def append(i: int) -> int:
+        response = httpx.post(
+            f"{local_stack.base_url}/realtime/v1/sessions/concurrency/in/append",
+            content=f'{{"kind":"probe","n":{i}}}',
+            headers={**auth_header, "x-part-id": f"p{i}"},
+        )
+        return int(response.json()["seq"])
+
+    def noise(_: int) -> int:
+        return httpx.get(
+            f"{local_stack.base_url}/api/v1/sessions/concurrency", headers=auth_header
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        seqs = list(pool.map(append, range(24)))
+        assert set(pool.map(noise, range(24))) == {200}
+    records = httpx.get(
+        f"{local_stack.base_url}/realtime/v1/sessions/concurrency/in/records", headers=auth_header
+    ).json()["records"]
+    by_part = {r["id"]: r["data"] for r in records}
+    assert sorted(seqs) == list(range(24))
+    assert all(by_part[f"p{i}"] == f'{{"kind":"probe","n":{i}}}' for i in range(24))

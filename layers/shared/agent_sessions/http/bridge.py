@@ -5,6 +5,7 @@ Used by the local stack and by the Function URL app, so every route has one impl
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -62,9 +63,18 @@ def http_api_event(request: Request, body: bytes) -> dict[str, Any]:
 
 
 def resolver_endpoint(resolver: APIGatewayHttpResolver) -> Callable[[Request], Awaitable[Response]]:
+    """One request at a time per resolver: Powertools keeps the current event on the resolver and
+    its routers (one invocation per process on Lambda), so concurrent threads would read each
+    other's requests."""
+    lock = threading.Lock()
+
+    def resolve(event: dict[str, Any]) -> dict[str, Any]:
+        with lock:
+            return dict(resolver.resolve(event, cast(Any, _AsgiLambdaContext())))
+
     async def endpoint(request: Request) -> Response:
         event = http_api_event(request, await request.body())
-        result = await run_in_threadpool(resolver.resolve, event, cast(Any, _AsgiLambdaContext()))
+        result = await run_in_threadpool(resolve, event)
         headers = {
             k: v if isinstance(v, str) else ",".join(v) for k, v in (result.get("headers") or {}).items()
         }

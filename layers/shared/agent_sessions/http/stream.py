@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from urllib.parse import unquote
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -115,6 +116,11 @@ async def subscribe(request: Request) -> Response:
         return Response(
             status_code=204, headers=preflight_headers(request.headers.get("access-control-request-headers"))
         )
+    return await run_in_threadpool(_open, request)
+
+
+def _open(request: Request) -> Response:
+    """Authorize and resolve (blocking DynamoDB reads, so off the event loop), then stream."""
     try:
         principal = auth.authenticate_headers(request.headers)
         io = request.path_params["io"]

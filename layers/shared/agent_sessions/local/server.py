@@ -14,6 +14,7 @@ from starlette.routing import Route
 from agent_sessions.http import openapi, stream
 from agent_sessions.http.api import build_resolver
 from agent_sessions.http.bridge import ALL_METHODS, resolver_endpoint
+from agent_sessions.local import web
 
 
 def create_app() -> Starlette:
@@ -23,6 +24,7 @@ def create_app() -> Starlette:
     return Starlette(
         routes=[
             Route("/openapi.json", openapi_json),
+            *web.routes(),
             *stream.routes,
             Route("/{path:path}", resolver_endpoint(build_resolver()), methods=ALL_METHODS),
         ]
