@@ -13,8 +13,14 @@ from tests.e2e.conftest import ROOT, RunningStack
 
 pytestmark = pytest.mark.e2e
 
-SCENARIOS = ["streamed-reply", "reload-mid-stream", "stop-and-send-again", "preload", "token-recovery",
-             "closed-session"]
+SCENARIOS = [
+    "streamed-reply",
+    "reload-mid-stream",
+    "stop-and-send-again",
+    "preload",
+    "token-recovery",
+    "closed-session",
+]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
 
@@ -24,7 +30,10 @@ def test_web_chat_in_a_real_browser(local_stack: RunningStack, scenario: str) ->
     assert (ROOT / "web" / "dist" / "index.html").exists(), "the web chat is not built: `make web`"
     result = subprocess.run(
         [shutil.which("node") or "node", "tests/browser/browser.mjs", scenario],
-        cwd=ROOT, capture_output=True, text=True, timeout=180,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
         env={**os.environ, "BASE_URL": local_stack.base_url, "CHROMIUM": CHROMIUM},
     )
     assert result.returncode == 0, f"{scenario} failed:\n{result.stdout}\n{result.stderr}"
