@@ -1,6 +1,7 @@
 // Browser scenarios: Debian's Chromium driven by playwright-core against the web chat of a running
 // local stack. Usage: BASE_URL=... node browser.mjs <scenario>; exits non-zero on a failed check.
 import assert from "node:assert/strict";
+import { runScenario } from "../node/runner.mjs";
 import { randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
 
@@ -155,16 +156,4 @@ const scenarios = {
   },
 };
 
-const name = process.argv[2];
-if (!scenarios[name]) {
-  console.error(`unknown scenario ${name}; one of: ${Object.keys(scenarios).join(", ")}`);
-  process.exit(2);
-}
-try {
-  await scenarios[name]();
-  console.log(JSON.stringify({ scenario: name, ok: true }));
-  process.exit(0);
-} catch (err) {
-  console.error(err?.stack ?? String(err));
-  process.exit(1);
-}
+await runScenario(scenarios);

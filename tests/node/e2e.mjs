@@ -1,6 +1,7 @@
 // End-to-end scenarios: the unmodified @trigger.dev/sdk@4.8.3 clients against a running local stack.
 // Usage: BASE_URL=... SECRET_KEY=... node e2e.mjs <scenario>. Exits non-zero on the first failed check.
 import assert from "node:assert/strict";
+import { runScenario } from "./runner.mjs";
 import { randomUUID } from "node:crypto";
 import { auth, configure, sessions } from "@trigger.dev/sdk";
 import { chat } from "@trigger.dev/sdk/ai";
@@ -302,16 +303,4 @@ scenarios["watch"] = async () => {
   console.log(JSON.stringify({ watched: textOf(chunks) }));
 };
 
-const name = process.argv[2];
-if (!scenarios[name]) {
-  console.error(`unknown scenario ${name}; one of: ${Object.keys(scenarios).join(", ")}`);
-  process.exit(2);
-}
-try {
-  await scenarios[name]();
-  console.log(JSON.stringify({ scenario: name, ok: true }));
-  process.exit(0);
-} catch (err) {
-  console.error(err?.stack ?? String(err));
-  process.exit(1);
-}
+await runScenario(scenarios);

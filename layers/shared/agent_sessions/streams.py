@@ -11,13 +11,13 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
 from agent_sessions import store
 from agent_sessions.config import get_settings
+from agent_sessions.envelopes import envelope_data, parse_envelope
 from agent_sessions.errors import ConcurrencyError, PayloadTooLarge, SessionClosed
 from agent_sessions.ids import new_record_id
 from agent_sessions.observability import metrics
@@ -297,16 +297,13 @@ def last_turn_complete(session_id: str, scan_limit: int = 5000) -> store.StoredR
 
 
 def record_for_api(record: store.StoredRecord, io: str) -> dict[str, Any]:
-    """Shape of the records endpoint: `data` parsed for `.out`, raw string for `.in`."""
-    if not record.body:
+    """Shape of the records endpoint: `data` parsed for `.out`, the raw string for `.in`."""
+    envelope = parse_envelope(record.body)
+    if envelope is None:
         item: dict[str, Any] = {"data": "", "id": "", "seqNum": record.seq}
     else:
-        env = json.loads(record.body)
-        data = env.get("data")
-        if io == "out" and isinstance(data, str):
-            with suppress(ValueError):
-                data = json.loads(data)
-        item = {"data": data, "id": str(env.get("id") or ""), "seqNum": record.seq}
+        data = envelope_data(record.body) if io == "out" else envelope.get("data")
+        item = {"data": data, "id": str(envelope.get("id") or ""), "seqNum": record.seq}
     if record.headers:
         item["headers"] = record.headers
     return item

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextvars
 import importlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any, Literal, Protocol
 
 from agent_sessions import auth, keys, runs, sessions, store, streams
 from agent_sessions.config import get_settings
+from agent_sessions.envelopes import envelope_data
 from agent_sessions.observability import logger
 
 Outcome = Literal["continue", "waiting", "done"]
@@ -116,12 +116,12 @@ class RunContext:
         records = streams.read_after(self.session_id, "in", self.cursor)
         if records:
             self.cursor = records[-1].seq
-        return [InputRecord(r.seq, _parse_input(r.body)) for r in records]
+        return [InputRecord(r.seq, envelope_data(r.body)) for r in records]
 
     def peek_input(self) -> list[InputRecord]:
         """Records after the cursor, without consuming them."""
         return [
-            InputRecord(r.seq, _parse_input(r.body))
+            InputRecord(r.seq, envelope_data(r.body))
             for r in streams.read_after(self.session_id, "in", self.cursor)
         ]
 
@@ -178,16 +178,6 @@ class RunContext:
             session_closed_reason=closed_reason or None if closing else None,
         )
         self.out.flush()
-
-
-def _parse_input(body: str) -> Any:
-    data = json.loads(body).get("data") if body else None
-    if isinstance(data, str):
-        try:
-            return json.loads(data)
-        except ValueError:
-            return data
-    return data
 
 
 def _report_failure(ctx: RunContext, exc: Exception) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from agent_sessions.envelopes import envelope_data, parse_envelope
 
 
 class _Model(BaseModel):
@@ -90,22 +91,9 @@ class Record(BaseModel):
 
     @property
     def envelope(self) -> dict[str, Any] | None:
-        if not self.body:
-            return None
-        try:
-            parsed = json.loads(self.body)
-        except ValueError:
-            return {"data": self.body, "id": ""}
-        return parsed if isinstance(parsed, dict) else {"data": parsed, "id": ""}
+        return parse_envelope(self.body)
 
     @property
     def chunk(self) -> Any:
         """The UI-message chunk (data parsed when it was appended as a JSON string)."""
-        envelope = self.envelope
-        data = envelope.get("data") if envelope else None
-        if isinstance(data, str):
-            try:
-                return json.loads(data)
-            except ValueError:
-                return data
-        return data
+        return envelope_data(self.body)
