@@ -32,6 +32,8 @@ _ENSURE_ATTEMPTS = 3
 class EnsureResult:
     run_id: str
     triggered: bool
+    session: store.SessionModel
+    """The session as it stands after the claim (the swap returns the updated item)."""
 
 
 def audit_reason(reason: str) -> str:
@@ -123,11 +125,12 @@ def ensure_live_run(
             if not probed:
                 seen = store.get_run(current)
             if is_alive(seen):
-                return EnsureResult(current, triggered=False)
+                return EnsureResult(current, triggered=False, session=session)
         run_reason = reason if current is None else "continuation"
         run_id = _new_run(session, run_reason, previous_run_id=current)
         try:
-            store.swap_current_run(session.pk, current, int(session.current_run_version or 0), run_id)
+            version = int(session.current_run_version or 0)
+            claimed = store.swap_current_run(session.pk, current, version, run_id)
         except store.ConditionFailed:
             _cancel_unlaunched(run_id)
             fresh = store.get_session_item(session.pk)
@@ -135,8 +138,8 @@ def ensure_live_run(
                 raise NotFound("Session not found") from None
             session, probed = fresh, False
             continue
-        _launch(session, run_id, run_reason, launcher)
-        return EnsureResult(run_id, triggered=True)
+        _launch(claimed, run_id, run_reason, launcher)
+        return EnsureResult(run_id, triggered=True, session=claimed)
     raise ConcurrencyError("Could not claim a run for the session")
 
 

@@ -144,8 +144,7 @@ def create(env: Environment, body: CreateSessionBody) -> Created:
                 "Session is closed; use a different externalId to start a new session"
             ) from None
     ensured = runs.ensure_live_run(item, "initial" if is_new else "continuation")
-    fresh = store.get_session_item(pk) if ensured.triggered else item
-    session = fresh or item
+    session = ensured.session
     token = auth.session_token(env, addressing_key(session), get_settings().session_token_ttl_seconds)
     return Created(session, ensured.run_id, token, is_cached=not is_new)
 
