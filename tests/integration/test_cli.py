@@ -144,3 +144,14 @@ def test_errors_are_one_readable_line(
     result = run(args, {**env, **overrides}, stdin="hi\n")
     assert result.returncode == 1
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_local_dev_key_is_found_without_configuration(
+    env: dict[str, str], stack: LocalStack, tmp_path: Path
+) -> None:
+    state = tmp_path / "dev-state"
+    state.mkdir()
+    (state / "secret-key").write_text(stack.secret_key + "\n")
+    bare = {k: v for k, v in env.items() if k not in ("AGENT_SESSIONS_SECRET_KEY", "TRIGGER_SECRET_KEY")}
+    result = run(["sessions", "list"], {**bare, "AGENT_SESSIONS_STATE_DIR": str(state)})
+    assert result.returncode == 0, result.stderr

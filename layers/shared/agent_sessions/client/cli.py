@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
-from agent_sessions.client._http import base_url_from_env, session_path
+from agent_sessions.client._http import base_url_from_env, secret_key_from_env, session_path
 from agent_sessions.client.client import AgentSessions
 from agent_sessions.client.errors import (
     AgentSessionsError,
@@ -33,6 +33,12 @@ from agent_sessions.client.errors import (
 from agent_sessions.client.sse import RecordStream
 from agent_sessions.client.transport import ChatStream, ChatTransport
 from agent_sessions.client.types import ChatSessionState
+
+
+def local_dev_key() -> str | None:
+    """The key `make dev` generated, when run from the project folder: newcomers need no setup."""
+    path = Path(os.environ.get("AGENT_SESSIONS_STATE_DIR", ".agent-sessions")) / "secret-key"
+    return path.read_text().strip() if path.is_file() else None
 
 
 def state_dir() -> Path:
@@ -184,7 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--base-url", default=None, help="default: $AGENT_SESSIONS_URL or http://127.0.0.1:8787"
     )
-    parser.add_argument("--secret-key", default=None, help="default: $AGENT_SESSIONS_SECRET_KEY")
+    parser.add_argument(
+        "--secret-key",
+        default=None,
+        help="default: $AGENT_SESSIONS_SECRET_KEY, else the local stack's dev key",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     chat = commands.add_parser("chat", help="interactive chat with an agent")
     chat.add_argument("task_id")
@@ -206,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     out = sys.stdout
     base_url = args.base_url or base_url_from_env()
     try:
-        with AgentSessions(secret_key=args.secret_key, base_url=base_url) as client:
+        key = args.secret_key or secret_key_from_env() or local_dev_key()
+        with AgentSessions(secret_key=key, base_url=base_url) as client:
             if args.command == "chat":
                 return run_chat(client, args.task_id, args.chat_id, out)
             if args.command == "tail":

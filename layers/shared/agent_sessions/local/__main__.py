@@ -18,6 +18,7 @@ def announce(stack: LocalStack) -> None:
         f"  Secret key: {stack.secret_key}\n"
         f"  DynamoDB:   {stack.dynamodb_url}\n"
         f"  Agents:     {', '.join(load_agents())}\n"
+        "Chat in a terminal: .venv/bin/agent-sessions chat demo-chat   (web chat: open the URL)\n"
         "Ctrl-C stops it.",
         flush=True,
     )
