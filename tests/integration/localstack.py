@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from agent_sessions.local.stack import LocalStack
+from tests.support import SseRead, read_sse
 
 SUSPEND_TIMEOUT = 2.0
 
@@ -57,6 +58,14 @@ class Chat:
         return self.append(
             {"kind": "message", "payload": {"chatId": self.chat_id, "trigger": "action", "action": action}}
         )
+
+    def turn(
+        self, text: str, *, after: SseRead | None = None, metadata: dict[str, Any] | None = None
+    ) -> SseRead:
+        """Send `text` and read `.out` (after the previous turn, if given) until its turn-complete."""
+        seq = self.send(text, metadata=metadata)
+        cursor = after.records[-1].seq if after is not None else None
+        return read_sse(self.stack.base_url, self.chat_id, self.token, last_event_id=cursor, min_in_seq=seq)
 
     def stop(self) -> int:
         response = self.http.post(

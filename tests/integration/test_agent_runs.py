@@ -53,7 +53,7 @@ def test_a_turn_streams_deltas_and_ends_with_a_correlated_turn_complete(stack: L
 
 def test_second_turn_resumes_from_last_event_id_without_replay(stack: LocalStack) -> None:
     chat = Chat(stack, "turn-2")
-    first = read_sse(stack.base_url, chat.chat_id, chat.token, min_in_seq=chat.send("one"))
+    first = chat.turn("one")
     cursor = first.records[-1].seq
     second = read_sse(
         stack.base_url, chat.chat_id, chat.token, last_event_id=cursor, min_in_seq=chat.send("two")
@@ -80,7 +80,7 @@ def test_reconnect_mid_turn_loses_and_repeats_nothing(stack: LocalStack) -> None
 
 def test_settled_peek_closes_at_once_with_the_header(stack: LocalStack) -> None:
     chat = Chat(stack, "settled")
-    first = read_sse(stack.base_url, chat.chat_id, chat.token, min_in_seq=chat.send("hi"))
+    first = chat.turn("hi")
     started = time.monotonic()
     peek = read_sse(
         stack.base_url,
@@ -109,29 +109,17 @@ def test_stop_ends_the_turn_early_and_the_next_turn_is_clean(stack: LocalStack) 
     assert int(stopped.records[-1].header("session-in-event-id") or -1) >= stop_seq
     full = len(reply_for("please write a very long answer"))
     assert len([r for r in stopped.records if r.chunk and r.chunk.get("type") == "text-delta"]) < full
-    after = read_sse(
-        stack.base_url,
-        chat.chat_id,
-        chat.token,
-        last_event_id=stopped.records[-1].seq,
-        min_in_seq=chat.send("again"),
-    )
+    after = chat.turn("again", after=stopped)
     assert "again" in text_of(after.records)
 
 
 def test_idle_run_suspends_and_the_next_append_resumes_it(stack: LocalStack) -> None:
     chat = Chat(stack, "suspender", idleTimeoutInSeconds=1)
-    first = read_sse(stack.base_url, chat.chat_id, chat.token, min_in_seq=chat.send("one"))
+    first = chat.turn("one")
     run_id = chat.created["runId"]
     wait_for(lambda: (store.get_run(run_id) or store.RunModel()).status == runs.WAITING, timeout=5)
     assert store.get_run(run_id).task_token  # type: ignore[union-attr]
-    second = read_sse(
-        stack.base_url,
-        chat.chat_id,
-        chat.token,
-        last_event_id=first.records[-1].seq,
-        min_in_seq=chat.send("two"),
-    )
+    second = chat.turn("two", after=first)
     assert "two" in text_of(second.records)
     assert [r["reason"] for r in chat.runs()] == ["initial"]
     assert chat.session()["currentRunId"] == run_id
@@ -139,16 +127,10 @@ def test_idle_run_suspends_and_the_next_append_resumes_it(stack: LocalStack) -> 
 
 def test_suspend_timeout_expires_the_run_and_the_next_append_continues(stack: LocalStack) -> None:
     chat = Chat(stack, "expirer", idleTimeoutInSeconds=1)
-    first = read_sse(stack.base_url, chat.chat_id, chat.token, min_in_seq=chat.send("one"))
+    first = chat.turn("one")
     run_id = chat.created["runId"]
     wait_for(lambda: (store.get_run(run_id) or store.RunModel()).status == runs.EXPIRED, timeout=8)
-    second = read_sse(
-        stack.base_url,
-        chat.chat_id,
-        chat.token,
-        last_event_id=first.records[-1].seq,
-        min_in_seq=chat.send("two"),
-    )
+    second = chat.turn("two", after=first)
     assert "two" in text_of(second.records) and "one" not in text_of(second.records)
     assert [r["reason"] for r in chat.runs()] == ["initial", "continuation"]
     assert chat.session()["currentRunId"] != run_id
@@ -156,7 +138,7 @@ def test_suspend_timeout_expires_the_run_and_the_next_append_continues(stack: Lo
 
 def test_a_crashing_attempt_is_retried_up_to_max_attempts(stack: LocalStack) -> None:
     chat = Chat(stack, "crashy", task="crash-once", maxAttempts=2)
-    read = read_sse(stack.base_url, chat.chat_id, chat.token, min_in_seq=chat.send("survive"))
+    read = chat.turn("survive")
     assert "survive" in text_of(read.records)
     assert store.get_run(chat.created["runId"]).attempt == 1  # type: ignore[union-attr]
 
@@ -165,7 +147,7 @@ def test_exhausted_attempts_fail_the_run_and_the_next_append_continues(stack: Lo
     chat = Chat(stack, "crashy-once-only", task="crash-once", maxAttempts=1)
     run_id = chat.created["runId"]
     wait_for(lambda: (store.get_run(run_id) or store.RunModel()).status == runs.FAILED, timeout=5)
-    read = read_sse(stack.base_url, chat.chat_id, chat.token, min_in_seq=chat.send("after failure"))
+    read = chat.turn("after failure")
     assert "after failure" in text_of(read.records)
     failure = next(r for r in read.records if r.chunk and r.chunk["type"] == "error")
     assert failure.chunk["errorText"] == "The agent run failed: RuntimeError: boom", (
@@ -176,7 +158,7 @@ def test_exhausted_attempts_fail_the_run_and_the_next_append_continues(stack: Lo
 
 def test_external_close_ends_the_run_and_readers(stack: LocalStack) -> None:
     chat = Chat(stack, "closer", idleTimeoutInSeconds=1)
-    first = read_sse(stack.base_url, chat.chat_id, chat.token, min_in_seq=chat.send("hi"))
+    first = chat.turn("hi")
     closed = chat.http.post(
         f"/api/v1/sessions/{chat.chat_id}/close", json={"reason": "bye"}, headers=chat.secret
     )

@@ -62,17 +62,9 @@ chat.agent(
 def test_hooks_fire_in_the_reference_order(stack: LocalStack) -> None:
     talk = Chat(stack, "hooks-1", task="t-hooks")
     wait_for(lambda: events["hooks-1"] == ["preload"])
-    first = read_sse(
-        stack.base_url, talk.chat_id, talk.token, min_in_seq=talk.send("a", metadata={"user": "ann"})
-    )
+    first = talk.turn("a", metadata={"user": "ann"})
     assert text_of(first.records) == "hello ann"
-    second = read_sse(
-        stack.base_url,
-        talk.chat_id,
-        talk.token,
-        last_event_id=first.records[-1].seq,
-        min_in_seq=talk.send("b", metadata={"user": "ann"}),
-    )
+    second = talk.turn("b", metadata={"user": "ann"}, after=first)
     assert text_of(second.records) == "hello ann"
     turn = ["validate", "hydrate", "turn_start", "run", "defer", "turn_complete"]
     wait_for(lambda: len(events["hooks-1"]) >= 14)  # on_turn_complete runs after the record is out
@@ -82,17 +74,11 @@ def test_hooks_fire_in_the_reference_order(stack: LocalStack) -> None:
 
 def test_invalid_client_data_is_a_clear_error_turn_and_the_run_survives(stack: LocalStack) -> None:
     talk = Chat(stack, "hooks-2", task="t-hooks")
-    bad = read_sse(stack.base_url, talk.chat_id, talk.token, min_in_seq=talk.send("a", metadata={"wrong": 1}))
+    bad = talk.turn("a", metadata={"wrong": 1})
     error = next(r.chunk for r in bad.records if r.chunk and r.chunk["type"] == "error")
     assert error["errorText"].startswith("Invalid client data: user")
     assert bad.records[-1].header("public-access-token") is None, "error turns carry no fresh token"
-    good = read_sse(
-        stack.base_url,
-        talk.chat_id,
-        talk.token,
-        last_event_id=bad.records[-1].seq,
-        min_in_seq=talk.send("b", metadata={"user": "bo"}),
-    )
+    good = talk.turn("b", metadata={"user": "bo"}, after=bad)
     assert text_of(good.records) == "hello bo"
     assert [r["reason"] for r in talk.runs()] == ["initial"]
 
@@ -140,13 +126,7 @@ def test_history_and_store_survive_runs_and_actions_edit_them(stack: LocalStack)
     )
     assert text_of(forgot.records) == "forgotten"
     assert forgot.records[-1].header("public-access-token") is None, "action turns carry no token"
-    after = read_sse(
-        stack.base_url,
-        talk.chat_id,
-        talk.token,
-        last_event_id=forgot.records[-1].seq,
-        min_in_seq=talk.send("four"),
-    )
+    after = talk.turn("four", after=forgot)
     assert text_of(after.records) == "turn 1 sees 2 messages", (
         "history = the action's reply + the new message"
     )
@@ -166,7 +146,7 @@ def _upgrader(turn: Turn) -> str:
 
 def test_upgrade_swaps_the_run_and_the_stream_sees_both_runs_once(stack: LocalStack) -> None:
     talk = Chat(stack, "upgrade-1", task="t-upgrade")
-    first = read_sse(stack.base_url, talk.chat_id, talk.token, min_in_seq=talk.send("hi"))
+    first = talk.turn("hi")
     assert text_of(first.records) == f"answered by {talk.created['runId']}"
     seq = talk.send("please upgrade", metadata={"upgrade": True})
     rest = read_sse(
@@ -225,7 +205,7 @@ def _closer(turn: Turn) -> str:
 
 def test_the_agent_can_close_its_session(stack: LocalStack) -> None:
     talk = Chat(stack, "close-1", task="t-close")
-    read = read_sse(stack.base_url, talk.chat_id, talk.token, min_in_seq=talk.send("bye"))
+    read = talk.turn("bye")
     done = read.records[-1]
     assert done.header("session-closed") == "true" and done.header("session-closed-reason") == "user said bye"
     tail = read_sse(
@@ -259,16 +239,10 @@ def _raiser(turn: Turn) -> Iterator[str]:
 
 def test_a_turn_that_raises_ends_with_an_error_and_the_run_survives(stack: LocalStack) -> None:
     talk = Chat(stack, "raise-1", task="t-raise")
-    failed = read_sse(stack.base_url, talk.chat_id, talk.token, min_in_seq=talk.send("fail"))
+    failed = talk.turn("fail")
     assert any(r.chunk == {"type": "error", "errorText": "kaput"} for r in failed.records)
     assert failed.records[-1].control == "turn-complete"
-    ok = read_sse(
-        stack.base_url,
-        talk.chat_id,
-        talk.token,
-        last_event_id=failed.records[-1].seq,
-        min_in_seq=talk.send("again"),
-    )
+    ok = talk.turn("again", after=failed)
     assert text_of(ok.records) == "partial fine"
     assert completed["raise-1"] == ["ValueError", None]
     assert [r["reason"] for r in talk.runs()] == ["initial"]
@@ -312,15 +286,9 @@ def _ender(turn: Turn) -> str:
 
 def test_end_run_exits_and_the_next_message_continues(stack: LocalStack) -> None:
     talk = Chat(stack, "end-1", task="t-end")
-    first = read_sse(stack.base_url, talk.chat_id, talk.token, min_in_seq=talk.send("x"))
+    first = talk.turn("x")
     wait_for(lambda: store.get_run(talk.created["runId"]).status == "COMPLETED")  # type: ignore[union-attr]
-    second = read_sse(
-        stack.base_url,
-        talk.chat_id,
-        talk.token,
-        last_event_id=first.records[-1].seq,
-        min_in_seq=talk.send("y"),
-    )
+    second = talk.turn("y", after=first)
     assert text_of(second.records) == "ending"
     assert [r["reason"] for r in talk.runs()] == ["initial", "continuation"]
 
@@ -340,7 +308,7 @@ def _custom(payload: dict[str, Any]) -> Any:
 
 def test_a_custom_agent_writes_its_own_loop(stack: LocalStack) -> None:
     talk = Chat(stack, "custom-1", task="t-custom")
-    read = read_sse(stack.base_url, talk.chat_id, talk.token, min_in_seq=talk.send("shout"))
+    read = talk.turn("shout")
     assert text_of(read.records) == "SHOUT"
 
 
@@ -359,5 +327,5 @@ async def _async_run(turn: Turn) -> Any:
 
 def test_async_run_and_async_hooks(stack: LocalStack) -> None:
     talk = Chat(stack, "async-1", task="t-async")
-    read = read_sse(stack.base_url, talk.chat_id, talk.token, min_in_seq=talk.send("go"))
+    read = talk.turn("go")
     assert text_of(read.records) == "async works True"

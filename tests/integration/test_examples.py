@@ -5,14 +5,11 @@ from __future__ import annotations
 from agent_sessions.local.stack import LocalStack
 from examples import weather_agent  # noqa: F401  (registers the "weather" agent)
 from tests.integration.localstack import Chat, text_of
-from tests.support import read_sse
 
 
 def test_weather_agent_calls_its_tool_and_answers_from_the_result(stack: LocalStack) -> None:
     talk = Chat(stack, "weather-1", task="weather")
-    read = read_sse(
-        stack.base_url, talk.chat_id, talk.token, min_in_seq=talk.send("What is the weather in Oslo?")
-    )
+    read = talk.turn("What is the weather in Oslo?")
     chunks = [r.chunk for r in read.records if r.chunk]
     call = next(c for c in chunks if c["type"] == "tool-input-available")
     assert call["toolName"] == "get_weather" and call["input"] == {"city": "Oslo"}

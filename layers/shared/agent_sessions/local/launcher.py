@@ -47,6 +47,7 @@ class LocalLauncher:
         thread = threading.Thread(
             target=self._execute, args=(run_id, max_attempts), name=f"run-{run_id}", daemon=True
         )
+        self._threads = [t for t in self._threads if t.is_alive()]
         self._threads.append(thread)
         thread.start()
         return f"local:{run_id}"
