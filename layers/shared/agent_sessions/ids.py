@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 import string
 
@@ -11,8 +10,6 @@ _NANO_ALPHABET = string.ascii_letters + string.digits + "_-"
 
 SESSION_PREFIX = "session_"
 RUN_PREFIX = "run_"
-SESSION_ID_RE = re.compile(r"^session_[a-z0-9]{25}$")
-RUN_ID_RE = re.compile(r"^run_[a-z0-9]{25}$")
 MAX_EXTERNAL_ID = 256
 
 
@@ -31,14 +28,6 @@ def new_run_id() -> str:
 def new_record_id() -> str:
     """Record envelope id: unique per record so the client's per-connection dedupe never drops one."""
     return _random(7, _NANO_ALPHABET)
-
-
-def is_session_id(value: str) -> bool:
-    return value.startswith(SESSION_PREFIX)
-
-
-def is_valid_run_id(value: str) -> bool:
-    return bool(RUN_ID_RE.match(value))
 
 
 def is_valid_external_id(value: str) -> bool:

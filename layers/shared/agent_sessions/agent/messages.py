@@ -3,7 +3,6 @@ the neutral model messages the model adapters speak."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 UIMessage = dict[str, Any]
@@ -127,7 +126,3 @@ def to_model_messages(messages: list[UIMessage]) -> list[ModelMessage]:
         if results:
             out.append({"role": "tool", "content": results})
     return out
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
