@@ -17,13 +17,16 @@ def parse_envelope(body: str) -> dict[str, Any] | None:
     return parsed if isinstance(parsed, dict) else {"data": parsed, "id": ""}
 
 
-def envelope_data(body: str) -> Any:
-    """The record's payload, JSON-decoded when it was appended as a JSON string (HTTP appends are)."""
-    envelope = parse_envelope(body)
-    data = envelope.get("data") if envelope else None
+def decode_data(data: Any) -> Any:
+    """An envelope's payload, JSON-decoded when it was appended as a JSON string (HTTP appends are)."""
     if isinstance(data, str):
         try:
             return json.loads(data)
         except ValueError:
             return data
     return data
+
+
+def envelope_data(body: str) -> Any:
+    envelope = parse_envelope(body)
+    return decode_data(envelope.get("data") if envelope else None)

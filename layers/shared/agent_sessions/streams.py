@@ -17,7 +17,7 @@ from typing import Any
 
 from agent_sessions import store
 from agent_sessions.config import get_settings
-from agent_sessions.envelopes import envelope_data, parse_envelope
+from agent_sessions.envelopes import decode_data, parse_envelope
 from agent_sessions.errors import ConcurrencyError, PayloadTooLarge, SessionClosed
 from agent_sessions.ids import new_record_id
 from agent_sessions.observability import metrics
@@ -75,6 +75,16 @@ class AppendResult:
     duplicate: bool = False
 
 
+def _earlier_append(
+    exc: store.TransactionCancelled, session_id: str, io: str, part_id: str | None
+) -> AppendResult | None:
+    """The original append when the part marker (always the transaction's first action) refused us."""
+    if part_id is None or not exc.reasons or exc.reasons[0] != "ConditionalCheckFailed":
+        return None
+    seq = store.get_part_seq(session_id, io, part_id)
+    return AppendResult(seq, duplicate=True) if seq is not None else None
+
+
 def append_in(
     session_item_pk: str,
     session_id: str,
@@ -101,10 +111,9 @@ def append_in(
             )
             return AppendResult(next_seq)
         except store.TransactionCancelled as exc:
-            if part_id is not None and exc.reasons and exc.reasons[0] == "ConditionalCheckFailed":
-                seq = store.get_part_seq(session_id, "in", part_id)
-                if seq is not None:
-                    return AppendResult(seq, duplicate=True)
+            earlier = _earlier_append(exc, session_id, "in", part_id)
+            if earlier is not None:
+                return earlier
             next_seq, closed = reload()
             if closed is not None:
                 raise SessionClosed(
@@ -126,10 +135,9 @@ def append_records(
             store.append_page(session_id, io, next_seq, records, part)
             return AppendResult(next_seq)
         except store.TransactionCancelled as exc:
-            if part_id is not None and exc.reasons and exc.reasons[0] == "ConditionalCheckFailed":
-                seq = store.get_part_seq(session_id, io, part_id)
-                if seq is not None:
-                    return AppendResult(seq, duplicate=True)
+            earlier = _earlier_append(exc, session_id, io, part_id)
+            if earlier is not None:
+                return earlier
             next_seq = store.read_head(session_id, io)
     raise ConcurrencyError("Too much contention appending to the log; retry")
 
@@ -302,7 +310,7 @@ def record_for_api(record: store.StoredRecord, io: str) -> dict[str, Any]:
     if envelope is None:
         item: dict[str, Any] = {"data": "", "id": "", "seqNum": record.seq}
     else:
-        data = envelope_data(record.body) if io == "out" else envelope.get("data")
+        data = decode_data(envelope.get("data")) if io == "out" else envelope.get("data")
         item = {"data": data, "id": str(envelope.get("id") or ""), "seqNum": record.seq}
     if record.headers:
         item["headers"] = record.headers
