@@ -227,22 +227,19 @@ class ChatTransport:
             if isinstance(message, str)
             else dict(message)
         )
-        payload: dict[str, Any] = {"message": ui_message, "chatId": chat_id, "trigger": "submit-message"}
-        merged = {**self.client_data, **dict(metadata or {})}
-        if merged:
-            payload["metadata"] = merged
-        return self._send(chat_id, {"kind": "message", "payload": payload})
+        return self._send(chat_id, {"message": ui_message, "trigger": "submit-message"}, metadata)
 
     def send_action(
         self, chat_id: str, action: Any, *, metadata: Mapping[str, Any] | None = None
     ) -> ChatStream:
-        payload: dict[str, Any] = {"chatId": chat_id, "trigger": "action", "action": action}
+        return self._send(chat_id, {"trigger": "action", "action": action}, metadata)
+
+    def _send(self, chat_id: str, fields: dict[str, Any], metadata: Mapping[str, Any] | None) -> ChatStream:
+        """Append a `kind:"message"` input (client data merged into its metadata) and stream the turn."""
+        payload: dict[str, Any] = {**fields, "chatId": chat_id}
         merged = {**self.client_data, **dict(metadata or {})}
         if merged:
             payload["metadata"] = merged
-        return self._send(chat_id, {"kind": "message", "payload": payload})
-
-    def _send(self, chat_id: str, body: dict[str, Any]) -> ChatStream:
         state = self._ensure_session(chat_id)
         if state.closed:
             raise SessionClosedError(
@@ -253,7 +250,7 @@ class ChatTransport:
                     "closedReason": state.closed_reason,
                 },
             )
-        seq = self._append(chat_id, body)
+        seq = self._append(chat_id, {"kind": "message", "payload": payload})
         self._update(chat_id, active_input_seq=seq, is_streaming=True)
         return self._stream(chat_id, since_in_seq=seq)
 
