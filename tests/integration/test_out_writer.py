@@ -60,3 +60,16 @@ def test_oversized_chunk_is_refused_before_it_is_queued(created: dict[str, Any])
         writer.close()
     stored = streams.read_after(created["id"], "out", -1)
     assert len(stored) == 1 and len(stored[0].body) > 800 * 1024
+
+
+def test_finding_the_last_turn_complete_reads_small_pages(created: dict[str, Any]) -> None:
+    sid = created["id"]
+    streams.append_records(
+        sid, "out", [("", streams.control_headers("turn-complete", session_in_event_id="0"))]
+    )
+    streams.append_records(sid, "out", [(streams.envelope({"n": i}), []) for i in range(3)])
+    with count_dynamodb_calls() as calls:
+        found = streams.last_turn_complete(sid)
+    assert found is not None and found.seq == 0
+    queries = [params for name, params in calls.calls if name == "Query"]
+    assert queries and all(params["Limit"] <= 25 for params in queries), queries

@@ -506,11 +506,21 @@ def _decode_page(pk: str, item: StreamItem) -> list[StoredRecord]:
 def read_pages(
     session_id: str, io: str, after_seq: int, *, limit: int = 50, newest_first: bool = False
 ) -> Iterator[StoredRecord]:
-    """Records with seq > after_seq in order (or newest first), strongly consistent."""
+    """Records with seq > after_seq in order (or newest first), strongly consistent.
+
+    `limit` bounds the items (pages) read. Newest-first readers look for something near the end
+    (the last turn-complete), so they fetch small pages instead of up to `limit` items at once.
+    """
     pk = log_pk(session_id, io)
     condition = StreamItem.seq > after_seq
+    page_size = min(limit, 25) if newest_first else limit
     for item in StreamItem.query(
-        pk, condition, consistent_read=True, limit=limit, scan_index_forward=not newest_first, page_size=limit
+        pk,
+        condition,
+        consistent_read=True,
+        limit=limit,
+        scan_index_forward=not newest_first,
+        page_size=page_size,
     ):
         records = _decode_page(pk, item)
         if newest_first:
