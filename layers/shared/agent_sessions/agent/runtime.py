@@ -330,8 +330,7 @@ class ChatRuntime:
             self.messages.append(accumulator.message)
         self._await_defers()
         self._compact(accumulator)
-        closing = self.close_reason if self.close_reason is not None else None
-        self.ctx.complete_turn(answered, error=error is not None, closed_reason=closing)
+        self.ctx.complete_turn(answered, error=error is not None, closed_reason=self.close_reason)
         done = self._event(
             response=accumulator.message,
             stopped=signal.aborted,
