@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from agent_sessions import runs, sessions, store
+from agent_sessions.agent.merge import merge_message
 from agent_sessions.agent.messages import Chunk, MessageAccumulator, UIMessage
 from agent_sessions.agent.models.base import Model, stream_text
 from agent_sessions.agent.models.tools import Tool
@@ -381,7 +382,7 @@ class ChatRuntime:
             return
         for i, existing in enumerate(self.messages):
             if existing.get("id") == incoming.get("id"):
-                self.messages[i] = {**existing, **incoming}
+                self.messages[i] = merge_message(existing, incoming)
                 return
         self.messages.append(incoming)
 
