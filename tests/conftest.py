@@ -1,8 +1,13 @@
-"""Test-wide environment: fake AWS credentials and quiet Powertools, set before any AWS import."""
+"""Test-wide environment (fake AWS credentials, quiet Powertools, set before any AWS import) and the
+`faulty_dynamodb` fixture: the store behind a fault-injecting proxy (tests/faults.py)."""
 
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
 
 os.environ.update(
     {
@@ -20,3 +25,88 @@ for name in ("AGENT_SESSIONS_SECRET_KEY", "AGENT_SESSIONS_DYNAMODB_URL", "AGENT_
     os.environ.pop(name, None)
 
 import moto  # noqa: E402,F401  (must precede boto3 client creation so clients are intercepted)
+
+from tests.faults import FaultProxy  # noqa: E402
+
+# ---------------------------------------------------------------- DynamoDB with injected faults
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """One moto server for the test session; each `faulty_dynamodb` test gets its own tables on it."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+class RecordingLauncher:
+    """A launcher that only records: store-level fault tests need no running agent."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.resumed: list[str] = []
+
+    def start(self, *, run_id: str, session_id: str, max_attempts: int) -> str | None:
+        self.started.append(run_id)
+        return None
+
+    def resume(self, task_token: str) -> None:
+        self.resumed.append(task_token)
+
+
+@pytest.fixture
+def fast_botocore_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore keeps retrying as configured, but waits 1/100 of its backoff (throttling waits seconds)."""
+    from botocore.retries.standard import ExponentialBackoff
+
+    original = ExponentialBackoff.delay_amount
+    monkeypatch.setattr(
+        ExponentialBackoff, "delay_amount", lambda self, context: original(self, context) / 100
+    )
+
+
+@pytest.fixture
+def faulty_dynamodb(moto_endpoint: str, fast_botocore_backoff: None) -> Iterator[FaultProxy]:
+    """The store pointed at a `FaultProxy` in front of moto's server, with fresh tables and no faults yet.
+
+    Add faults with `faulty_dynamodb.add(Rule(...))` or `.set_random(RandomFaults(...))` (see
+    tests/faults.py); `with faulty_dynamodb.paused():` reads or sets up without faults. The key store
+    holds `tests.support.ENV`; the launcher records starts (`launchers.get_launcher().started`).
+    """
+    from agent_sessions import keys, launchers, store
+    from agent_sessions.config import reset_settings
+    from tests.support import ENV, OTHER_ENV
+
+    proxy = FaultProxy(moto_endpoint).start()
+    suffix = uuid.uuid4().hex[:8]
+    overrides = {
+        "AGENT_SESSIONS_DYNAMODB_URL": proxy.url,
+        "AGENT_SESSIONS_SESSIONS_TABLE": f"sessions-{suffix}",
+        "AGENT_SESSIONS_RUNS_TABLE": f"runs-{suffix}",
+        "AGENT_SESSIONS_STREAMS_TABLE": f"streams-{suffix}",
+    }
+    saved = {name: os.environ.get(name) for name in overrides}
+    os.environ.update(overrides)
+    reset_settings()
+    store.configure()
+    for model in store.MODELS:
+        model.create_table(wait=False)  # moto's tables are ACTIVE at once; wait=True sleeps 2 s
+    keys.set_key_store(keys.StaticKeyStore([ENV, OTHER_ENV]))
+    launchers.set_launcher(RecordingLauncher())
+    try:
+        yield proxy
+    finally:
+        launchers.set_launcher(None)
+        keys.set_key_store(None)
+        proxy.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        reset_settings()
+        store.configure()
