@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from agent_sessions import store
 from agent_sessions.agent import ChatEvent, Compaction, PendingMessages, Turn, chat
+from agent_sessions.agent.history import ChatHistory
 from agent_sessions.agent.messages import text_of as message_text
 from agent_sessions.agent.models import OfflineModel, tool
 from agent_sessions.local.stack import LocalStack
@@ -130,8 +131,8 @@ def test_history_and_store_survive_runs_and_actions_edit_them(stack: LocalStack)
     assert text_of(after.records) == "turn 1 sees 2 messages", (
         "history = the action's reply + the new message"
     )
-    snapshot = json.loads(store.get_blob(talk.created["id"], "chat") or "{}")
-    assert [message_text(m) for m in snapshot["messages"]] == ["forgotten", "four", "turn 1 sees 2 messages"]
+    saved, _ = ChatHistory(talk.created["id"]).load()
+    assert [message_text(m) for m in saved] == ["forgotten", "four", "turn 1 sees 2 messages"]
 
 
 def _upgrade_on_request(event: ChatEvent) -> None:
@@ -244,7 +245,7 @@ def test_a_turn_that_raises_ends_with_an_error_and_the_run_survives(stack: Local
     assert failed.records[-1].control == "turn-complete"
     ok = talk.turn("again", after=failed)
     assert text_of(ok.records) == "partial fine"
-    assert completed["raise-1"] == ["ValueError", None]
+    wait_for(lambda: completed["raise-1"] == ["ValueError", None])  # the hook runs after turn-complete
     assert [r["reason"] for r in talk.runs()] == ["initial"]
 
 

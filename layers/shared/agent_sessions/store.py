@@ -13,13 +13,16 @@ Three on-demand tables:
   `session#<friendlyId>`/`<triggeredAt>#<runId>` (time ordered per session).
 * **streams** (`pk`, `seq`): log pages at `<friendlyId>#<io>`/`<last seq>`; the `.out` head at
   `<friendlyId>#out#head`/0; part-id markers at `<friendlyId>#<io>#part#<partId>`/0 (TTL);
-  overflow chunks of pages larger than one item at `<friendlyId>#<io>#big#<last seq>`/`<i>`.
+  overflow chunks of pages larger than one item at `<friendlyId>#<io>#big#<last seq>`/`<i>`;
+  chat history records at `<friendlyId>#history`/`<n>` with their head at `<friendlyId>#history#head`/0
+  and large bodies at `<friendlyId>#history#blob#<sha256>`/`<i>` (see the chat history section).
 
 Conditional-write failures become domain exceptions here; nothing above this module sees botocore.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -37,6 +40,7 @@ from pynamodb.attributes import (
 from pynamodb.connection import Connection
 from pynamodb.exceptions import (
     DoesNotExist,
+    PutError,
     TransactWriteError,
     UpdateError,
 )
@@ -157,6 +161,10 @@ class StreamItem(Model):
     chunks = NumberAttribute(null=True)
     next_seq = NumberAttribute(null=True)
     expires_at = TTLAttribute(null=True)
+    ref = UnicodeAttribute(null=True)
+    """History records too large for one item: sha256 of the body stored as blob chunks."""
+    save_token = UnicodeAttribute(null=True)
+    """History head: the token of the save that committed it (a retry finds its own write)."""
 
 
 MODELS: tuple[type[Model], ...] = (SessionModel, RunModel, StreamItem)
@@ -214,9 +222,9 @@ def _cause(exc: Exception) -> str | None:
     return getattr(exc, "cause_response_code", None)
 
 
-def _transact(build: Any) -> None:
+def _transact(build: Any, client_request_token: str | None = None) -> None:
     try:
-        with TransactWrite(connection=connection()) as tx:
+        with TransactWrite(connection=connection(), client_request_token=client_request_token) as tx:
             build(tx)
     except TransactWriteError as exc:
         reasons = [getattr(r, "code", None) if r else None for r in (exc.cancellation_reasons or [])]
@@ -530,7 +538,7 @@ def read_pages(
                 yield record
 
 
-# ---------------------------------------------------------------- snapshot blobs
+# ---------------------------------------------------------------- legacy snapshot blobs
 
 
 def _blob_pk(session_id: str, name: str) -> str:
@@ -538,7 +546,10 @@ def _blob_pk(session_id: str, name: str) -> str:
 
 
 def put_blob(session_id: str, name: str, text: str) -> None:
-    """Replace a per-session document atomically; large ones span several items (≤ 4 MB total)."""
+    """The pre-history format: a whole document in one transaction (≤ 4 MB, every write rewrites all).
+
+    Kept only as the baseline `make bench` compares chat history against; nothing else writes it.
+    """
     pk = _blob_pk(session_id, name)
     parts = [text[i : i + PAGE_CHUNK_BYTES] for i in range(0, len(text), PAGE_CHUNK_BYTES)] or [""]
 
@@ -550,8 +561,202 @@ def put_blob(session_id: str, name: str, text: str) -> None:
 
 
 def get_blob(session_id: str, name: str) -> str | None:
+    """A document `put_blob` wrote (chats saved before chat history existed are migrated from it)."""
     items = list(StreamItem.query(_blob_pk(session_id, name), consistent_read=True))
     if not items:
         return None
     count = int(items[0].chunks or 1)
     return "".join(item.records or "" for item in items[:count])
+
+
+def delete_blob(session_id: str, name: str) -> None:
+    with StreamItem.batch_write() as batch:
+        for item in StreamItem.query(_blob_pk(session_id, name), consistent_read=True):
+            batch.delete(item)
+
+
+# ---------------------------------------------------------------- chat history
+#
+# A chat's history is a log of records, one per save, each holding only what that save changed
+# (`agent/history.py` says what a record means). Items:
+#   `<sid>#history` / n              record n: `records` = its JSON body, or `ref` + `chunks` when the
+#                                    body is larger than one item
+#   `<sid>#history#blob#<sha256>` / i  chunk i of such a body (content-addressed: a retry rewrites the
+#                                    same bytes)
+#   `<sid>#history#head` / 0         `first_seq` = first record of the current history (the base),
+#                                    `next_seq` = the next record number, `save_token` = the last save
+# A record and the head move in one two-item transaction conditioned on the head, so a save is atomic
+# and costs the size of what it changed, whatever the chat's length.
+
+
+class HistoryConflict(Exception):
+    """Another writer saved this chat's history since the caller read it (the caller is superseded)."""
+
+
+@dataclass(frozen=True)
+class HistoryHead:
+    """Records `base` .. `next - 1` are the chat's history; `token` names the save that wrote `next - 1`."""
+
+    base: int
+    next: int
+    token: str | None
+
+
+@dataclass(frozen=True)
+class StoredHistory:
+    head: HistoryHead | None
+    """None: nothing saved in this format yet."""
+    records: list[str]
+    """The JSON bodies of the records from `head.base` to `head.next - 1`, in order."""
+
+
+HISTORY_SAVE_ATTEMPTS = 4
+
+
+def _history_pk(session_id: str) -> str:
+    return f"{session_id}#history"
+
+
+def _history_blob_pk(session_id: str, digest: str) -> str:
+    return f"{session_id}#history#blob#{digest}"
+
+
+def _history_head_pk(session_id: str) -> str:
+    return f"{session_id}#history#head"
+
+
+def _split_utf8(text: str, max_bytes: int) -> list[str]:
+    """`text` in pieces of at most `max_bytes` UTF-8 bytes, never cut inside a character."""
+    data = text.encode()
+    pieces: list[str] = []
+    start = 0
+    while start < len(data):
+        end = min(start + max_bytes, len(data))
+        while end < len(data) and (data[end] & 0xC0) == 0x80:
+            end -= 1
+        pieces.append(data[start:end].decode())
+        start = end
+    return pieces or [""]
+
+
+def read_history_head(session_id: str) -> HistoryHead | None:
+    try:
+        item = StreamItem.get(_history_head_pk(session_id), 0, consistent_read=True)
+    except DoesNotExist:
+        return None
+    return HistoryHead(base=int(item.first_seq or 0), next=int(item.next_seq or 0), token=item.save_token)
+
+
+def read_history(session_id: str) -> StoredHistory:
+    """The head and the bodies of the current history's records (strongly consistent, paged Query).
+
+    Raises ValueError if a committed record is missing (never expected: records commit with the head).
+    """
+    head = read_history_head(session_id)
+    if head is None or head.next <= head.base:
+        return StoredHistory(head, [])
+    records: list[str] = []
+    for item in StreamItem.query(
+        _history_pk(session_id), StreamItem.seq.between(head.base, head.next - 1), consistent_read=True
+    ):
+        if int(item.seq) != head.base + len(records):
+            raise ValueError(f"history record {head.base + len(records)} of {session_id} is missing")
+        if item.ref is None:
+            records.append(item.records or "")
+            continue
+        chunks = list(StreamItem.query(_history_blob_pk(session_id, item.ref), consistent_read=True))
+        records.append("".join(chunk.records or "" for chunk in chunks[: int(item.chunks or 0)]))
+    if len(records) != head.next - head.base:
+        raise ValueError(f"history of {session_id} ends at {head.base + len(records)}, head says {head.next}")
+    return StoredHistory(head, records)
+
+
+def append_history(
+    session_id: str, expected: HistoryHead | None, body: str, *, token: str, rebase: bool
+) -> HistoryHead:
+    """Commit `body` as the next history record; `rebase` makes it the first record of the history.
+
+    Idempotent under retry: the body's chunks (if any) are content-addressed puts, and the record and
+    head are one transaction conditioned on the head still being `expected`; when the reply of a
+    landed commit is lost, the head already carries `token` and that counts as success. `token` must
+    be unique per save. Costs one two-item transaction (plus ⌈UTF-8 bytes / 350,000⌉ chunk puts when
+    the body exceeds one item), whatever the length of the history.
+
+    Raises HistoryConflict when another save moved the head first.
+    """
+    number = expected.next if expected is not None else 0
+    base = number if rebase or expected is None else expected.base
+    committed = HistoryHead(base=base, next=number + 1, token=token)
+    data = body.encode()
+    if len(data) <= PAGE_CHUNK_BYTES:
+        record = StreamItem(_history_pk(session_id), number, records=body)
+    else:
+        digest = hashlib.sha256(data).hexdigest()
+        parts = _split_utf8(body, PAGE_CHUNK_BYTES)
+        chunks = [StreamItem(_history_blob_pk(session_id, digest), i, records=p) for i, p in enumerate(parts)]
+        _put_all(chunks)
+        record = StreamItem(_history_pk(session_id), number, ref=digest, chunks=len(parts))
+    head = StreamItem(_history_head_pk(session_id), 0)
+    condition = StreamItem.pk.does_not_exist() if expected is None else StreamItem.next_seq == expected.next
+
+    def build(tx: TransactWrite) -> None:
+        tx.save(record)
+        tx.update(
+            head,
+            actions=[
+                StreamItem.next_seq.set(committed.next),
+                StreamItem.first_seq.set(committed.base),
+                StreamItem.save_token.set(token),
+            ],
+            condition=condition,
+        )
+
+    failure: Exception | None = None
+    for attempt in range(HISTORY_SAVE_ATTEMPTS):
+        try:
+            _transact(build, client_request_token=f"{token[:32]}-{attempt}")
+            return committed
+        except TransactionCancelled as exc:
+            failure = exc
+        except TransactWriteError as exc:  # a transient error botocore's own retries did not cure
+            failure = exc
+        current = read_history_head(session_id)
+        if current == committed:
+            return committed  # it landed; only the reply was lost
+        if current != expected:
+            raise HistoryConflict(session_id) from failure
+    assert failure is not None
+    raise failure
+
+
+def _put_all(items: Sequence[StreamItem]) -> None:
+    """Batch puts of items whose content is fixed by their key: repeating them after an ambiguous
+    failure rewrites the same bytes, so they are retried as a whole."""
+    for attempt in range(HISTORY_SAVE_ATTEMPTS):
+        try:
+            with StreamItem.batch_write() as batch:
+                for item in items:
+                    batch.save(item)
+            return
+        except PutError:
+            if attempt + 1 == HISTORY_SAVE_ATTEMPTS:
+                raise
+
+
+def delete_history_records(session_id: str, start: int, stop: int) -> int:
+    """Delete records `start` .. `stop - 1` (no longer part of the history) and their chunks; returns
+    how many records went. Safe to repeat or to interrupt: nothing reads below the head's base."""
+    if stop <= start:
+        return 0
+    doomed = list(
+        StreamItem.query(
+            _history_pk(session_id), StreamItem.seq.between(start, stop - 1), consistent_read=True
+        )
+    )
+    with StreamItem.batch_write() as batch:
+        for item in doomed:
+            if item.ref is not None:
+                for i in range(int(item.chunks or 0)):
+                    batch.delete(StreamItem(_history_blob_pk(session_id, item.ref), i))
+            batch.delete(StreamItem(_history_pk(session_id), int(item.seq)))
+    return len(doomed)

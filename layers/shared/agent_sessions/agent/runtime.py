@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
-import json
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from agent_sessions import runs, sessions, store
+from agent_sessions.agent.history import ChatHistory
 from agent_sessions.agent.merge import merge_message
 from agent_sessions.agent.messages import Chunk, MessageAccumulator, UIMessage
 from agent_sessions.agent.models.base import Model, stream_text
@@ -32,7 +31,6 @@ from agent_sessions.models import CloseSessionBody
 from agent_sessions.observability import logger
 from agent_sessions.worker import InputRecord, Outcome, RunContext
 
-SNAPSHOT = "chat"
 DEFER_TIMEOUT_SECONDS = 5.0
 MAX_TURNS = 100
 WATCH_INTERVAL_SECONDS = 0.05
@@ -166,6 +164,7 @@ class ChatRuntime:
         self.ctx = ctx
         self.messages: list[UIMessage] = []
         self.store: dict[str, Any] = {}
+        self.history = ChatHistory(ctx.session_id)
         self.queue: deque[InputRecord] = deque()
         self.steering: list[InputRecord] = []
         self.injected: list[int] = []
@@ -570,23 +569,16 @@ class ChatRuntime:
     # ------------------------------------------------------------ persistence
 
     def _load(self) -> None:
-        raw = store.get_blob(self.ctx.session_id, SNAPSHOT)
-        if raw:
-            snapshot = json.loads(raw)
-            self.messages = list(snapshot.get("messages") or [])
-            self.store = dict(snapshot.get("store") or {})
+        self.messages, self.store = self.history.load()
 
     def _save(self) -> None:
-        snapshot = {
-            "v": 1,
-            "savedAt": int(time.time() * 1000),
-            "messages": self.messages,
-            "store": self.store,
-            "lastInEventId": self.ctx.cursor,
-        }
-        store.put_blob(
-            self.ctx.session_id, SNAPSHOT, json.dumps(snapshot, separators=(",", ":"), default=str)
-        )
+        try:
+            self.history.save(self.messages, self.store, self.ctx.cursor)
+        except store.HistoryConflict:
+            # Another run saved this chat since we loaded it: this run is superseded, and its
+            # view of the history must not overwrite the current run's. Adopt what is stored.
+            logger.warning("history saved by another run; reloading", extra={"run_id": self.ctx.run_id})
+            self._load()
 
 
 class _InputWatcher:
