@@ -10,6 +10,7 @@ import pytest
 from agent_sessions.http import openapi
 from agent_sessions.http.api import build_resolver
 from agent_sessions.keys import ROOT_KEY_RE
+from agent_sessions.local.dynamodb import EmbeddedDynamoDB
 from tests.e2e.conftest import RunningStack, start_stack, stop_stack
 
 pytestmark = pytest.mark.e2e
@@ -63,15 +64,13 @@ def test_secret_key_from_the_environment_wins(tmp_path: Path) -> None:
 
 
 def test_an_existing_dynamodb_endpoint_is_used_instead_of_the_embedded_one(tmp_path: Path) -> None:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = EmbeddedDynamoDB()
     server.start()
-    host, port = server.get_host_and_port()
+    url = server.url
     try:
-        stack = start_stack(tmp_path, AGENT_SESSIONS_DYNAMODB_URL=f"http://{host}:{port}")
+        stack = start_stack(tmp_path, AGENT_SESSIONS_DYNAMODB_URL=url)
         try:
-            assert any(f"DynamoDB:   http://{host}:{port}" in line for line in stack.output)
+            assert any(f"DynamoDB:   {url}" in line for line in stack.output)
             body = {
                 "type": "chat.agent",
                 "externalId": "ext-db",
@@ -88,9 +87,7 @@ def test_an_existing_dynamodb_endpoint_is_used_instead_of_the_embedded_one(tmp_p
             stop_stack(stack)
         import boto3
 
-        tables = boto3.client(
-            "dynamodb", endpoint_url=f"http://{host}:{port}", region_name="us-east-1"
-        ).list_tables()
+        tables = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1").list_tables()
         assert "agent-sessions-sessions" in tables["TableNames"]
     finally:
         server.stop()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber
 
 from agent_sessions import keys, launchers, store
 from agent_sessions.config import reset_settings
@@ -20,10 +22,27 @@ from tests.support import ENV, OTHER_ENV, http_event
 PASS_ASL = json.dumps({"StartAt": "Run", "States": {"Run": {"Type": "Pass", "End": True}}})
 
 
+def serialize_in_process_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process moto answers each request on the caller's thread, and its backends are not
+    safe under concurrent requests (a cancelled transaction restores stale copies of its tables):
+    serve one request at a time, as the local stack's endpoint does. Reentrant, for moto services
+    that call others."""
+    lock = threading.RLock()
+    handle = BotocoreStubber.__call__
+
+    def serialized(self: BotocoreStubber, event_name: str, request: Any, **kwargs: Any) -> Any:
+        with lock:
+            return handle(self, event_name, request, **kwargs)
+
+    monkeypatch.setattr(BotocoreStubber, "__call__", serialized)
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[launchers.StepFunctionsLauncher]:
-    """moto in-process: the three tables, two environments, and a Step Functions launcher."""
+    """moto in-process, one request at a time: the three tables, two environments, and a Step
+    Functions launcher."""
     monkeypatch.delenv("AGENT_SESSIONS_DYNAMODB_URL", raising=False)
+    serialize_in_process_moto(monkeypatch)
     with mock_aws():
         reset_settings()
         store.configure()

@@ -132,7 +132,8 @@ def test_concurrent_appends_to_a_dead_session_start_one_continuation(
 
 
 def test_concurrent_appends_race_threads(created: dict[str, Any], aws: Any) -> None:
-    """Extra only: moto is not linearizable, so this checks convergence, not the CAS itself."""
+    """Extra only (the test above is the proof): real interleavings on in-process moto, which the
+    `aws` fixture serializes, so the claim's compare-and-swap holds as on DynamoDB."""
     store.update_run(created["runId"], [store.RunModel.status.set(runs.COMPLETED)])
     errors: list[BaseException] = []
 
@@ -152,6 +153,7 @@ def test_concurrent_appends_race_threads(created: dict[str, Any], aws: Any) -> N
     run = store.get_run(current or "")
     assert run is not None and run.status not in runs.FINAL_STATUSES
     assert sorted(r.seq for r in streams.read_after(created["id"], "in", -1)) == list(range(6))
+    assert len([r for r in runs.session_runs(session()) if r["reason"] == "continuation"]) == 1
 
 
 def test_end_and_continue_with_a_stale_snapshot_does_not_swap(created: dict[str, Any]) -> None:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import uvicorn
 
 from agent_sessions import keys, launchers, store
 from agent_sessions.config import get_settings, reset_settings
+from agent_sessions.local.dynamodb import EmbeddedDynamoDB
 from agent_sessions.local.launcher import LocalLauncher
 from agent_sessions.local.server import create_app
 
@@ -61,7 +60,7 @@ class LocalStack:
         self.secret_key = secret_key or dev_secret_key(self.state_dir)
         self.suspend_timeout_seconds = suspend_timeout_seconds
         self.environ = environ or {}
-        self._moto: Any = None
+        self._dynamodb: EmbeddedDynamoDB | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.launcher: LocalLauncher | None = None
@@ -77,14 +76,9 @@ class LocalStack:
         for name, value in _FAKE_AWS.items():
             os.environ.setdefault(name, value)
         if not self.dynamodb_url:
-            from moto.server import ThreadedMotoServer
-
-            logging.getLogger("werkzeug").setLevel(logging.ERROR)
-
-            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-            self._moto.start()
-            moto_host, moto_port = self._moto.get_host_and_port()
-            self.dynamodb_url = f"http://{moto_host}:{moto_port}"
+            self._dynamodb = EmbeddedDynamoDB()
+            self._dynamodb.start()
+            self.dynamodb_url = self._dynamodb.url
         overrides = {
             **self.environ,
             "AGENT_SESSIONS_DYNAMODB_URL": self.dynamodb_url,
@@ -142,9 +136,10 @@ class LocalStack:
         if self.launcher is not None:
             self.launcher.shutdown()
             self.launcher = None
-        if self._moto is not None:
-            self._moto.stop()
-            self._moto = None
+        if self._dynamodb is not None:
+            self._dynamodb.stop()
+            self._dynamodb = None
+            self.dynamodb_url = None
         for name, value in self._saved_environ.items():
             if value is None:
                 os.environ.pop(name, None)
