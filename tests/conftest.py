@@ -33,13 +33,13 @@ from tests.faults import FaultProxy  # noqa: E402
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """One moto server for the test session; each `faulty_dynamodb` test gets its own tables on it."""
-    from moto.server import ThreadedMotoServer
+    """One linearizable moto server (the local stack's endpoint) for the test session; each
+    `faulty_dynamodb` test gets its own tables on it."""
+    from agent_sessions.local.dynamodb import EmbeddedDynamoDB
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = EmbeddedDynamoDB()
     server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    yield server.url
     server.stop()
 
 
