@@ -15,6 +15,7 @@ from pynamodb.exceptions import TransactWriteError
 from agent_sessions import store
 from agent_sessions.agent.history import LEGACY_SNAPSHOT, ChatHistory
 from tests.dynamo_limits import _clients, enforce_dynamodb_limits, metering
+from tests.faults import ERROR_FAULTS, WRITE_OPERATIONS, Fault, FaultProxy, RandomFaults, Rule
 
 SID = "session_history"
 
@@ -160,3 +161,43 @@ def test_a_chat_saved_as_one_blob_migrates_on_its_next_save(limits: None) -> Non
     history.save([*old, user(1)], {"n": 2})
     assert store.get_blob(SID, LEGACY_SNAPSHOT) is None, "the old blob is gone once migrated"
     assert ChatHistory(SID).load() == ([*old, user(1)], {"n": 2})
+
+
+def _writes_history(fragment: str) -> Any:
+    return lambda body: fragment in json.dumps(body.get("TransactItems") or body.get("RequestItems") or {})
+
+
+@pytest.mark.parametrize("fault", ERROR_FAULTS)
+@pytest.mark.parametrize(
+    ("operation", "fragment"),
+    [("TransactWriteItems", "#history#head"), ("BatchWriteItem", "#history#blob")],
+    ids=["record", "chunks"],
+)
+def test_every_fault_on_a_save_through_the_proxy_lands_it_once(
+    faulty_dynamodb: FaultProxy, fault: Fault, operation: str, fragment: str
+) -> None:
+    history = ChatHistory(SID)
+    history.load()
+    messages: list[dict[str, Any]] = []
+    chat_turns(history, messages, range(2))
+    faulty_dynamodb.add(Rule(fault, operation=operation, where=_writes_history(fragment)))
+    chat_turns(history, messages, range(2, 3), output="o" * 500_000)
+    assert faulty_dynamodb.injected(fault), "the fault was injected"
+    with faulty_dynamodb.paused():
+        assert ChatHistory(SID).load() == (messages, {"turns": 3})
+        head = store.read_history_head(SID)
+    assert head is not None and head.next == 3, "one record per save, none repeated"
+
+
+def test_thirty_saves_under_random_write_faults_lose_and_repeat_nothing(faulty_dynamodb: FaultProxy) -> None:
+    faulty_dynamodb.set_random(RandomFaults(rate=0.3, seed=8, operations=WRITE_OPERATIONS))
+    history = ChatHistory(SID)
+    history.load()
+    messages: list[dict[str, Any]] = []
+    for i in range(30):
+        chat_turns(history, messages, range(i, i + 1), output="o" * 400_000 if i % 10 == 5 else "")
+    assert len(faulty_dynamodb.injected()) >= 10
+    with faulty_dynamodb.paused():
+        assert ChatHistory(SID).load() == (messages, {"turns": 30})
+        head = store.read_history_head(SID)
+    assert head is not None and (head.base, head.next) == (0, 30)
