@@ -1,8 +1,10 @@
 """`make bench`: speed and cost on the local stack, printed and written to bench/results/latest.json.
 
-Measures append latency, agent-write -> client-receive latency, DynamoDB requests per turn and the
-cold import time of every Lambda handler. Numbers are for this machine and moto, not AWS: compare
-runs with each other, not with production.
+Measures append latency, agent-write -> client-receive latency, DynamoDB requests per turn, the
+DynamoDB write units a history save costs at turn 1 and turn 200 (beside the whole-history blob it
+replaced) and the cold import time of every Lambda handler. Numbers are for this machine and moto,
+not AWS: compare runs with each other, not with production (write units are counted from the requests,
+as DynamoDB bills them, so those do carry over).
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from typing import Any
 import httpx
 
 from agent_sessions import store, streams
+from agent_sessions.agent.history import ChatHistory
 from agent_sessions.local.stack import LocalStack
+from tests.dynamo_limits import TRANSACTION_BYTES, WriteMeter, metering
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "latest.json"
@@ -199,6 +203,70 @@ def bench_turn(
     }
 
 
+def _history_turn(i: int) -> list[dict[str, Any]]:
+    """A typical turn: a short question; an answer of ~1.5 KB of text and one tool call (~1 KB out)."""
+    answer = f"Answer {i}: " + "lorem ipsum dolor sit amet " * 55
+    return [
+        {"id": f"u{i}", "role": "user", "parts": [{"type": "text", "text": f"Question {i}: what next?"}]},
+        {
+            "id": f"a{i}",
+            "role": "assistant",
+            "parts": [
+                {"type": "step-start"},
+                {
+                    "type": "tool-search",
+                    "toolCallId": f"call_{i}",
+                    "state": "output-available",
+                    "input": {"query": f"topic {i}"},
+                    "output": {"results": ["result text " * 8 for _ in range(10)]},
+                },
+                {"type": "text", "text": answer, "state": "done"},
+            ],
+        },
+    ]
+
+
+def bench_history(turns: int = 200) -> dict[str, Any]:
+    """Write cost of saving a chat's history after each turn: records (now) vs the whole-history blob.
+
+    Same conversation, same process, same meter: `units` are the write units DynamoDB bills (1 per
+    started KB of each item, doubled in a transaction), `items`/`bytes` what the requests carried.
+    """
+    history = ChatHistory("bench-history")
+    history.load()
+    messages: list[dict[str, Any]] = []
+    chat_store: dict[str, Any] = {}
+    records: dict[int, dict[str, int]] = {}
+    blob: dict[int, dict[str, int]] = {}
+    meter: WriteMeter
+    with metering() as meter:
+        for t in range(1, turns + 1):
+            messages.extend(_history_turn(t))
+            chat_store["turns"] = t
+            meter.take()
+            history.save(messages, chat_store, cursor=2 * t)
+            records[t] = meter.take()
+            snapshot = {
+                "v": 1,
+                "savedAt": 0,
+                "messages": messages,
+                "store": chat_store,
+                "lastInEventId": 2 * t,
+            }
+            store.put_blob("bench-history-blob", "chat", json.dumps(snapshot, separators=(",", ":")))
+            blob[t] = meter.take()
+    per_turn = blob[turns]["bytes"] / turns
+    return {
+        "turn": {"messages": 2, "bytes": records[turns]["bytes"]},
+        "records_per_turn": {"turn_1": records[1], f"turn_{turns}": records[turns]},
+        "whole_blob_baseline": {"turn_1": blob[1], f"turn_{turns}": blob[turns]},
+        "units_ratio_at_last_turn": round(blob[turns]["units"] / records[turns]["units"], 1),
+        "baseline_fails_after_turn": int(TRANSACTION_BYTES // per_turn),
+        "note": "units = DynamoDB write units billed; the baseline is the pre-history format (one "
+        "transaction rewriting the whole history), which DynamoDB refuses past 4 MB",
+    }
+
+
 def bench_imports() -> dict[str, float]:
     results = {}
     for folder in sorted((ROOT / "functions").iterdir()):
@@ -238,6 +306,7 @@ def main() -> int:
                     "append_latency_ms": bench_append(http, stack.secret_key),
                     "agent_write_to_client_receive_ms": bench_delivery(stack, http),
                     "dynamodb_per_turn": bench_turn(stack, http, counter),
+                    "history_write_per_turn": bench_history(),
                     "handler_import_ms": bench_imports(),
                     "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 }
