@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from typing import Any
+
+import pytest
 
 from agent_sessions import streams
 from tests.support import count_dynamodb_calls
@@ -22,7 +26,7 @@ def test_thousand_chunks_at_100_per_second_cost_at_most_100_writes(created: dict
     assert writer.writes == writes
     bodies = streams.read_after(created["id"], "out", -1, limit=2000)
     assert [r.seq for r in bodies] == list(range(1000))
-    assert [streams.json.loads(r.body)["data"]["delta"] for r in bodies] == [str(i) for i in range(1000)]
+    assert [json.loads(r.body)["data"]["delta"] for r in bodies] == [str(i) for i in range(1000)]
 
 
 def test_first_record_after_a_quiet_spell_is_written_at_once(created: dict[str, Any]) -> None:
@@ -44,6 +48,39 @@ def test_flush_commits_everything_enqueued(created: dict[str, Any]) -> None:
     assert writer.flush(timeout=5) == 4
     writer.close()
     assert len(streams.read_after(created["id"], "out", -1)) == 5
+
+
+def test_flush_during_an_inflight_write_does_not_wait_for_the_window(
+    created: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flush that lands while the first write is in flight used to be forgotten when that write
+    finished, so the rest waited out the whole coalescing window."""
+    entered, release = threading.Event(), threading.Event()
+    real_append = streams.store.append_page
+
+    def slow_first_append(*args: Any, **kwargs: Any) -> None:
+        if not entered.is_set():
+            entered.set()
+            release.wait(10)
+        real_append(*args, **kwargs)
+
+    monkeypatch.setattr(streams.store, "append_page", slow_first_append)
+    writer = streams.OutWriter(created["id"], window_seconds=60.0)
+    try:
+        writer.write_chunk({"i": 0})  # written at once: blocks in flight
+        assert entered.wait(5)
+        writer.write_chunk({"i": 1})  # waits for the window
+        flushed: list[int] = []
+        flusher = threading.Thread(target=lambda: flushed.append(writer.flush(timeout=10)))
+        flusher.start()
+        while not writer._flushing:  # the flush has registered itself
+            time.sleep(0.001)
+        release.set()
+        flusher.join(15)
+        assert flushed == [1]
+    finally:
+        release.set()
+        writer.close()
 
 
 def test_oversized_chunk_is_refused_before_it_is_queued(created: dict[str, Any]) -> None:

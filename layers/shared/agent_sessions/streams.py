@@ -164,6 +164,8 @@ class OutWriter:
         self._buffer: list[tuple[str, list[list[str]]]] = []
         self._cond = threading.Condition()
         self._last_write = 0.0
+        self._flushing = 0
+        """Callers blocked in flush(): while any, the window is skipped (also after an in-flight write)."""
         self._inflight = False
         self._closed = False
         self._error: BaseException | None = None
@@ -190,13 +192,16 @@ class OutWriter:
         """Block until everything enqueued so far is committed; returns the last committed seq."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            self._last_write = 0.0  # flush now, not at the end of the window
+            self._flushing += 1  # flush now, not at the end of the window
             self._cond.notify_all()
-            while (self._buffer or self._inflight) and self._error is None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError("out writer flush timed out")
-                self._cond.wait(remaining)
+            try:
+                while (self._buffer or self._inflight) and self._error is None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError("out writer flush timed out")
+                    self._cond.wait(remaining)
+            finally:
+                self._flushing -= 1
             if self._error is not None:
                 raise RuntimeError("out writer failed") from self._error
             return self.last_seq
@@ -215,7 +220,7 @@ class OutWriter:
                     self._cond.wait()
                 if self._closed and not self._buffer:
                     return
-                wait = self._last_write + self.window - time.monotonic()
+                wait = 0.0 if self._flushing else self._last_write + self.window - time.monotonic()
                 if wait > 0:
                     self._cond.wait(wait)
                     continue
