@@ -1,9 +1,45 @@
-"""Record envelopes `{"data": ..., "id": ...}`: pure JSON, shared by the server, the worker and the client."""
+"""Record envelopes `{"data": ..., "id": ...}`: pure JSON, shared by the server, the worker and the client.
+
+Also the UTF-8 text helpers every size limit leans on: sizes are UTF-8 bytes of JSON written the way
+`JSON.stringify` writes it (non-ASCII kept as is, not `\\uXXXX`-escaped), so a CJK or emoji record
+costs what the client sent, and splitting is by bytes on character boundaries.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON with non-ASCII kept as is (as `JSON.stringify` writes it).
+
+    Falls back to `\\u` escapes when the value holds a lone surrogate, which UTF-8 cannot encode,
+    so the result always encodes to UTF-8.
+    """
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":"))
+    return text
+
+
+def split_utf8(text: str, max_bytes: int) -> list[str]:
+    """`text` cut into pieces of at most `max_bytes` UTF-8 bytes, never inside a character.
+
+    `"".join(pieces) == text`; an empty text gives `[""]`. `max_bytes` must be at least 4.
+    """
+    data = text.encode()
+    pieces: list[str] = []
+    start = 0
+    while start < len(data):
+        end = min(start + max_bytes, len(data))
+        while end < len(data) and (data[end] & 0xC0) == 0x80:  # a continuation byte: back off
+            end -= 1
+        pieces.append(data[start:end].decode())
+        start = end
+    return pieces or [""]
 
 
 def parse_envelope(body: str) -> dict[str, Any] | None:

@@ -49,10 +49,12 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from agent_sessions.config import Settings, get_settings
+from agent_sessions.envelopes import dumps, split_utf8
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 PAGE_CHUNK_BYTES = 350_000
-"""Largest `records` string kept in one item; DynamoDB's item cap is 400 KB."""
+"""UTF-8 bytes of the largest `records` string kept in one item (DynamoDB's item cap is 400 KB,
+counted in UTF-8 bytes of names and values; the rest of an item is well under 50 KB)."""
 
 
 class ConditionFailed(Exception):
@@ -405,9 +407,9 @@ def log_pk(session_id: str, io: str) -> str:
 
 
 def _page_items(pk: str, records: Sequence[StoredRecord]) -> list[StreamItem]:
-    payload = json.dumps([[r.seq, r.timestamp, r.body, r.headers] for r in records], separators=(",", ":"))
+    payload = dumps([[r.seq, r.timestamp, r.body, r.headers] for r in records])
     last = records[-1].seq
-    parts = [payload[i : i + PAGE_CHUNK_BYTES] for i in range(0, len(payload), PAGE_CHUNK_BYTES)] or [""]
+    parts = split_utf8(payload, PAGE_CHUNK_BYTES)
     head = StreamItem(pk, last, first_seq=records[0].seq, records=parts[0], chunks=len(parts))
     overflow = [StreamItem(f"{pk}#big#{last}", i, records=part) for i, part in enumerate(parts[1:], start=1)]
     return [head, *overflow]
@@ -551,7 +553,7 @@ def put_blob(session_id: str, name: str, text: str) -> None:
     Kept only as the baseline `make bench` compares chat history against; nothing else writes it.
     """
     pk = _blob_pk(session_id, name)
-    parts = [text[i : i + PAGE_CHUNK_BYTES] for i in range(0, len(text), PAGE_CHUNK_BYTES)] or [""]
+    parts = split_utf8(text, PAGE_CHUNK_BYTES)
 
     def build(tx: TransactWrite) -> None:
         for i, part in enumerate(parts):
@@ -625,20 +627,6 @@ def _history_head_pk(session_id: str) -> str:
     return f"{session_id}#history#head"
 
 
-def _split_utf8(text: str, max_bytes: int) -> list[str]:
-    """`text` in pieces of at most `max_bytes` UTF-8 bytes, never cut inside a character."""
-    data = text.encode()
-    pieces: list[str] = []
-    start = 0
-    while start < len(data):
-        end = min(start + max_bytes, len(data))
-        while end < len(data) and (data[end] & 0xC0) == 0x80:
-            end -= 1
-        pieces.append(data[start:end].decode())
-        start = end
-    return pieces or [""]
-
-
 def read_history_head(session_id: str) -> HistoryHead | None:
     try:
         item = StreamItem.get(_history_head_pk(session_id), 0, consistent_read=True)
@@ -692,7 +680,7 @@ def append_history(
         record = StreamItem(_history_pk(session_id), number, records=body)
     else:
         digest = hashlib.sha256(data).hexdigest()
-        parts = _split_utf8(body, PAGE_CHUNK_BYTES)
+        parts = split_utf8(body, PAGE_CHUNK_BYTES)
         chunks = [StreamItem(_history_blob_pk(session_id, digest), i, records=p) for i, p in enumerate(parts)]
         _put_all(chunks)
         record = StreamItem(_history_pk(session_id), number, ref=digest, chunks=len(parts))

@@ -7,7 +7,6 @@ reader that only advances over contiguous seqs can neither skip nor repeat a rec
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -17,7 +16,7 @@ from typing import Any
 
 from agent_sessions import store
 from agent_sessions.config import get_settings
-from agent_sessions.envelopes import decode_data, parse_envelope
+from agent_sessions.envelopes import decode_data, dumps, parse_envelope
 from agent_sessions.errors import ConcurrencyError, PayloadTooLarge, SessionClosed
 from agent_sessions.ids import new_record_id
 from agent_sessions.observability import metrics
@@ -32,11 +31,15 @@ def now_ms() -> int:
 
 
 def envelope(data: Any, record_id: str | None = None) -> str:
-    return json.dumps({"data": data, "id": record_id or new_record_id()}, separators=(",", ":"))
+    """The stored body `{"data":…,"id":…}`, written as `JSON.stringify` would (UTF-8, not \\u-escaped)."""
+    return dumps({"data": data, "id": record_id or new_record_id()})
 
 
 def check_record_size(body: str) -> None:
-    """The S2-compatible metered size: 8 bytes + the envelope's UTF-8 length."""
+    """The S2-compatible metered size: 8 bytes + the envelope's UTF-8 length, at most `max_record_bytes`.
+
+    Raises PayloadTooLarge (413) above the limit; a record of exactly the limit is accepted.
+    """
     limit = get_settings().max_record_bytes
     size = 8 + len(body.encode())
     if size > limit:
@@ -260,6 +263,11 @@ class OutWriter:
 
 
 _PAGE_BYTES = 300_000
+"""UTF-8 bytes of a coalesced page's records as stored (body JSON-escaped once more, plus headers)."""
+
+
+def _stored_bytes(body: str, headers: list[list[str]]) -> int:
+    return len(dumps([0, 0, body, headers]).encode()) + 32  # + room for the seq and timestamp digits
 
 
 def _pages(batch: list[tuple[str, list[list[str]]]]) -> Iterator[list[tuple[str, list[list[str]]]]]:
@@ -267,7 +275,7 @@ def _pages(batch: list[tuple[str, list[list[str]]]]) -> Iterator[list[tuple[str,
     page: list[tuple[str, list[list[str]]]] = []
     size = 0
     for body, headers in batch:
-        n = len(body) + 64
+        n = _stored_bytes(body, headers)
         if page and size + n > _PAGE_BYTES:
             yield page
             page, size = [], 0

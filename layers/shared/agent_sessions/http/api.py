@@ -6,7 +6,6 @@ routers serve the local stack, so there is exactly one implementation of every r
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +16,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from agent_sessions import auth, runs, sessions, store, streams
 from agent_sessions.config import get_settings
+from agent_sessions.envelopes import dumps
 from agent_sessions.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthenticated
 from agent_sessions.http.cors import ALLOW_HEADERS, CORS_HEADERS
 from agent_sessions.http.errors import error_response, parse_json_body
@@ -40,7 +40,7 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     return Response(
         status_code=status,
         content_type="application/json",
-        body=json.dumps(body, separators=(",", ":")),
+        body=dumps(body),
         headers={**CORS_HEADERS, **(headers or {})},
     )
 

@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from agent_sessions import auth, sessions, streams
 from agent_sessions.config import get_settings
+from agent_sessions.envelopes import dumps
 from agent_sessions.errors import BadRequest, NotFound
 from agent_sessions.http.api import authorize_read
 from agent_sessions.http.cors import CORS_HEADERS, preflight_headers
@@ -59,7 +60,7 @@ def encode_batch(records: list[streams.store.StoredRecord]) -> bytes:
         "records": [r.to_wire() for r in records],
         "tail": {"seq_num": last.seq + 1, "timestamp": last.timestamp},
     }
-    payload = json.dumps(data, separators=(",", ":"))
+    payload = dumps(data)
     return f"id: {records[0].seq},{last.seq + 1}\nevent: batch\ndata: {payload}\n\n".encode()
 
 
