@@ -369,12 +369,15 @@ class ChatRuntime:
         self._save()
 
     def _hydrate(self, event: ChatEvent, incoming: UIMessage | None, trigger: str) -> None:
+        """Fold this turn's incoming message into history: a message whose id is already there is
+        merged into it (`merge.merge_message`), a new one appended. A `hydrate_messages` hook's list
+        replaces history and only gets the merge: the hook decides which messages exist."""
+        hydrated = None
         if self.definition.hydrate_messages is not None:
             hydrated = self._hook(self.definition.hydrate_messages, event)
-            if isinstance(hydrated, list):
-                self.messages = hydrated
-                return
-        if trigger == "regenerate-message":
+        if isinstance(hydrated, list):
+            self.messages = list(hydrated)
+        elif trigger == "regenerate-message":
             while self.messages and self.messages[-1].get("role") != "user":
                 self.messages.pop()
         if incoming is None:
@@ -383,7 +386,8 @@ class ChatRuntime:
             if existing.get("id") == incoming.get("id"):
                 self.messages[i] = merge_message(existing, incoming)
                 return
-        self.messages.append(incoming)
+        if not isinstance(hydrated, list):
+            self.messages.append(incoming)
 
     def _client_data(self, metadata: dict[str, Any]) -> Any:
         schema = self.definition.client_data_schema
