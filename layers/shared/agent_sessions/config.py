@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     max_record_bytes: int = 1024 * 1024
     max_create_body_bytes: int = 32 * 1024
+    read_max_bytes: int = 1024 * 1024
+    """UTF-8 bytes of records in one records-endpoint response and in one SSE batch frame; a single
+    record larger than this is sent alone (as S2 caps one read at 1 MiB)."""
+    read_max_records: int = 1000
+    """Records in one records-endpoint response (S2's per-read count cap)."""
     sse_default_timeout_seconds: int = 60
     sse_max_timeout_seconds: int = 600
     sse_ping_seconds: float = 5.0

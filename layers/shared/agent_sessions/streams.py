@@ -288,16 +288,29 @@ def _pages(batch: list[tuple[str, list[list[str]]]]) -> Iterator[list[tuple[str,
 # ---------------------------------------------------------------- reading
 
 
-def read_after(session_id: str, io: str, cursor: int, limit: int = 200) -> list[store.StoredRecord]:
-    """Contiguous records after `cursor`; stops at a gap so a reader never skips a seq."""
+def record_bytes(record: store.StoredRecord) -> int:
+    """UTF-8 bytes of a record's body and headers (what a reader holds and sends for it)."""
+    return len(record.body.encode()) + sum(len(n.encode()) + len(v.encode()) for n, v in record.headers)
+
+
+def read_after(
+    session_id: str, io: str, cursor: int, limit: int = 200, *, max_bytes: int | None = None
+) -> list[store.StoredRecord]:
+    """Contiguous records after `cursor`; stops at a gap so a reader never skips a seq.
+
+    At most `limit` records, and with `max_bytes` no more once their `record_bytes` reach it (the
+    first record always comes, whatever its size), so a reader's memory stays bounded.
+    """
     out: list[store.StoredRecord] = []
     expected = cursor + 1
+    size = 0
     for record in store.read_pages(session_id, io, cursor, limit=limit):
         if record.seq != expected:
             break
         out.append(record)
         expected += 1
-        if len(out) >= limit:
+        size += record_bytes(record) if max_bytes is not None else 0
+        if len(out) >= limit or (max_bytes is not None and size >= max_bytes):
             break
     return out
 
@@ -328,6 +341,40 @@ def record_for_api(record: store.StoredRecord, io: str) -> dict[str, Any]:
     if record.headers:
         item["headers"] = record.headers
     return item
+
+
+@dataclass(frozen=True)
+class RecordsPage:
+    records: list[dict[str, Any]]
+    """Records in the records endpoint's shape (`record_for_api`), command records left out."""
+    next_after: int | None
+    """The `afterEventId` to continue from when the page stopped at its byte or record budget."""
+
+
+def records_page(session_id: str, io: str, cursor: int) -> RecordsPage:
+    """One bounded page of the records endpoint (a `wait=0` drain after `cursor`).
+
+    At most `read_max_records` records and `read_max_bytes` UTF-8 bytes of serialized records; a
+    single record larger than the budget comes alone. Every response then fits Lambda's 6 MB
+    response limit with room to spare, even after the runtime \\u-escapes non-ASCII (3x at most).
+    """
+    settings = get_settings()
+    budget, limit = settings.read_max_bytes, settings.read_max_records
+    batch = read_after(session_id, io, cursor, limit=limit, max_bytes=budget)
+    records: list[dict[str, Any]] = []
+    size = 0
+    last = cursor
+    for record in batch:
+        item = None if is_command(record) else record_for_api(record, io)
+        n = len(dumps(item).encode()) + 1 if item is not None else 0
+        if size and size + n > budget:
+            return RecordsPage(records, last)
+        if item is not None:
+            records.append(item)
+        size += n
+        last = record.seq
+    full = len(batch) >= limit or sum(record_bytes(r) for r in batch) >= budget
+    return RecordsPage(records, last if full and batch else None)
 
 
 @dataclass

@@ -275,14 +275,11 @@ def read_records(session: str, io: str) -> Response:
     if after is not None and not after.isdigit():
         raise BadRequest("afterEventId must be a non-negative integer", code="invalid_query")
     cursor = int(after) if after is not None else -1
-    records: list[dict[str, Any]] = []
-    while True:
-        batch = streams.read_after(item.session_id or "", io, cursor, limit=500)
-        records += [streams.record_for_api(r, io) for r in batch if not streams.is_command(r)]
-        if len(batch) < 500:
-            break
-        cursor = batch[-1].seq
-    return json_response(200, {"records": records})
+    page = streams.records_page(item.session_id or "", io, cursor)
+    body: dict[str, Any] = {"records": page.records}
+    if page.next_after is not None:
+        body["nextAfterEventId"] = str(page.next_after)
+    return json_response(200, body)
 
 
 def authorize_read(principal: auth.Principal, item: store.SessionModel, url_key: str, io: str) -> None:

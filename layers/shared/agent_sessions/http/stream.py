@@ -55,13 +55,35 @@ def parse_timeout(value: str | None) -> int:
 
 
 def encode_batch(records: list[streams.store.StoredRecord]) -> bytes:
-    last = records[-1]
-    data = {
-        "records": [r.to_wire() for r in records],
-        "tail": {"seq_num": last.seq + 1, "timestamp": last.timestamp},
-    }
-    payload = dumps(data)
-    return f"id: {records[0].seq},{last.seq + 1}\nevent: batch\ndata: {payload}\n\n".encode()
+    """One `batch` frame holding every record given (callers bound the list: `encode_batches`)."""
+    return _frame([dumps(r.to_wire()) for r in records], records[0].seq, records[-1])
+
+
+def encode_batches(records: list[streams.store.StoredRecord], max_bytes: int) -> Iterator[bytes]:
+    """`batch` frames of at most about `max_bytes` UTF-8 bytes of records each, in order.
+
+    A record larger than the budget gets a frame of its own, so a frame holds at most one
+    over-budget record; the encoded records of only one frame are held at a time.
+    """
+    parts: list[str] = []
+    size = 0
+    first = 0
+    for i, record in enumerate(records):
+        part = dumps(record.to_wire())
+        n = len(part.encode()) + 1
+        if parts and size + n > max_bytes:
+            yield _frame(parts, records[first].seq, records[i - 1])
+            parts, size, first = [], 0, i
+        parts.append(part)
+        size += n
+    if parts:
+        yield _frame(parts, records[first].seq, records[-1])
+
+
+def _frame(parts: list[str], first_seq: int, last: streams.store.StoredRecord) -> bytes:
+    tail = dumps({"seq_num": last.seq + 1, "timestamp": last.timestamp})
+    payload = '{"records":[' + ",".join(parts) + '],"tail":' + tail + "}"
+    return f"id: {first_seq},{last.seq + 1}\nevent: batch\ndata: {payload}\n\n".encode()
 
 
 def encode_ping() -> bytes:
@@ -81,20 +103,22 @@ def follow(
 ) -> Iterator[bytes]:
     """SSE frames of every record after `cursor` until the long-poll window ends.
 
-    Never holds more than one batch in memory; a gap in seqs is waited out, never skipped.
+    Holds at most one read (`BATCH_LIMIT` records, about `read_max_bytes` UTF-8 bytes plus one
+    record) and one frame in memory; a gap in seqs is waited out, never skipped.
     """
     settings = get_settings()
     backoff = streams.PollBackoff(settings.sse_poll_min_seconds, settings.sse_poll_max_seconds)
     deadline = time.monotonic() + timeout_seconds
     last_frame = time.monotonic()
+    budget = settings.read_max_bytes
     while stop is None or not stop.is_set():
-        records = streams.read_after(session_id, io, cursor, limit=BATCH_LIMIT)
+        records = streams.read_after(session_id, io, cursor, limit=BATCH_LIMIT, max_bytes=budget)
         if records:
-            yield encode_batch(records)
+            yield from encode_batches(records, budget)
             cursor = records[-1].seq
             last_frame = time.monotonic()
             backoff.got_records()
-            if len(records) == BATCH_LIMIT:
+            if len(records) == BATCH_LIMIT or sum(map(streams.record_bytes, records)) >= budget:
                 continue
         now = time.monotonic()
         if now >= deadline:
