@@ -8,15 +8,16 @@ than the budget in a frame of its own.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from agent_sessions import streams
+from agent_sessions import store, streams
 from agent_sessions.config import get_settings, reset_settings
 from agent_sessions.http.stream import follow
 from tests.integration.conftest import Api
-from tests.support import ENV
+from tests.support import ENV, count_dynamodb_calls
 
 MiB = 1024 * 1024
 LAMBDA_RESPONSE_LIMIT = 6 * 1000 * 1000
@@ -121,3 +122,76 @@ def test_sse_resumes_mid_log_without_repeats(created: dict[str, Any]) -> None:
     _fill(created["id"], 20, 200_000)
     seqs = [r["seq_num"] for f in _frames(created["id"], 6) for r in _frame_records(f)]
     assert seqs == list(range(7, 20))
+
+
+# ---------------------------------------------------------------- GET /api/v1/sessions
+
+
+def _sessions(count: int, **fields: Any) -> list[str]:
+    """`count` session items written straight to the table, oldest first (creating through the
+    API would launch a run for each)."""
+    ids = []
+    base = store.now()
+    for i in range(count):
+        sid = f"session_bulk{i:04d}"
+        at = base + timedelta(milliseconds=i)
+        item = store.SessionModel(
+            store.session_pk(ENV.id, sid),
+            kind="session",
+            session_id=sid,
+            env_id=ENV.id,
+            type=fields.get("type", "chat.agent") if i % 40 else fields.get("rare_type", "chat.agent"),
+            task_identifier="demo-chat",
+            tags=[],
+            created_at=at,
+            updated_at=at,
+            list_env=ENV.id,
+            list_key=f"{at.isoformat()}#{sid}",
+        )
+        assert store.insert_session(item, None)
+        ids.append(sid)
+    return ids
+
+
+def _list_all(api: Api, query: dict[str, str]) -> tuple[list[str], list[int]]:
+    """Follow `pagination.next`; returns the ids and the sessions read by each request."""
+    ids: list[str] = []
+    examined: list[int] = []
+    after: str | None = None
+    for _ in range(100):
+        with count_dynamodb_calls() as calls:
+            page = api(
+                "GET",
+                "/api/v1/sessions",
+                query={**query, **({"page[after]": after} if after else {})},
+                token=ENV.secret_key,
+            )
+        assert page.status == 200, page.body
+        examined.append(sum(int(p["Limit"]) for name, p in calls.calls if name == "Query"))
+        ids += [s["id"] for s in page.body["data"]]
+        after = page.body["pagination"].get("next")
+        if after is None:
+            return ids, examined
+    raise AssertionError("the cursor never ended")
+
+
+def test_a_filter_matching_nothing_reads_a_bounded_number_of_sessions_per_request(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Walked every session of the environment in one request (20 queries)."""
+    monkeypatch.setenv("AGENT_SESSIONS_LIST_MAX_EXAMINED", "50")
+    reset_settings()
+    _sessions(130)
+    ids, examined = _list_all(api, {"filter[type]": "nothing-matches", "page[size]": "10"})
+    assert ids == []
+    assert max(examined) <= 50 and len(examined) == 3, examined
+
+
+def test_a_sparse_filter_pages_through_every_match_once(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENT_SESSIONS_LIST_MAX_EXAMINED", "30")
+    reset_settings()
+    all_ids = _sessions(130, rare_type="rare")
+    expected = [sid for i, sid in enumerate(all_ids) if i % 40 == 0][::-1]
+    ids, examined = _list_all(api, {"filter[type]": "rare", "page[size]": "2"})
+    assert ids == expected
+    assert max(examined) <= 30, examined

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     record larger than this is sent alone (as S2 caps one read at 1 MiB)."""
     read_max_records: int = 1000
     """Records in one records-endpoint response (S2's per-read count cap)."""
+    list_max_examined: int = 500
+    """Sessions `GET /api/v1/sessions` reads per request (Query calls of at most 100); a filter
+    that matches nothing answers a short page with a cursor instead of walking the environment."""
     sse_default_timeout_seconds: int = 60
     sse_max_timeout_seconds: int = 600
     sse_ping_seconds: float = 5.0

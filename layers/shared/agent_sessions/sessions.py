@@ -294,35 +294,58 @@ class ListQuery:
 
 
 def list_sessions(env_id: str, query: ListQuery) -> dict[str, Any]:
-    """Newest first. `page[after]` walks toward older sessions, `page[before]` back toward newer."""
+    """Newest first. `page[after]` walks toward older sessions, `page[before]` back toward newer.
+
+    Filters are applied to what the index returns, so the work per request is bounded instead:
+    at most `list_max_examined` sessions read, in Query calls of at most 100 items (more only where
+    DynamoDB's 1 MB page limit cuts one short). When that budget runs out before the page is full, the page is returned short (even empty) with a cursor at the point the scan
+    stopped, so a filter that matches nothing costs a bounded amount per request, never a walk of
+    the whole environment.
+    """
     backwards = query.before is not None
     start: dict[str, Any] | None = (
         _decode_cursor(query.before or query.after or "") if (query.before or query.after) else None
     )
+    budget = get_settings().list_max_examined
     found: list[store.SessionModel] = []
-    more = False
+    full = False
+    stopped_at: dict[str, Any] | None = None
+    """Where the scan stopped when the work budget ran out first."""
     while True:
         items, last_key = store.query_sessions(
-            env_id, newest_first=not backwards, start_after=start, limit=max(query.size * 2, 20)
+            env_id,
+            newest_first=not backwards,
+            start_after=start,
+            limit=min(budget, max(query.size * 2, 100)),
         )
+        budget -= len(items)
         for item in items:
             if not query.matches(item):
                 continue
             if len(found) == query.size:
-                more = True
+                full = True
                 break
             found.append(item)
-        if more or last_key is None:
+        if full or last_key is None:
+            break
+        if budget <= 0:
+            stopped_at = last_key
             break
         start = last_key
     if backwards:
         found.reverse()
+    onward = _encode_cursor(stopped_at) if stopped_at is not None else None
+    if onward is None and full and found:
+        onward = _cursor_of(found[0] if backwards else found[-1])
     pagination: dict[str, str] = {}
-    if found:
-        older_exists = more if not backwards else True
-        newer_exists = more if backwards else query.after is not None
-        if older_exists:
+    if backwards:
+        if onward is not None:
+            pagination["previous"] = onward
+        if found:
             pagination["next"] = _cursor_of(found[-1])
-        if newer_exists:
+    else:
+        if onward is not None:
+            pagination["next"] = onward
+        if found and query.after is not None:
             pagination["previous"] = _cursor_of(found[0])
     return {"data": [to_item(s) for s in found], "pagination": pagination}
