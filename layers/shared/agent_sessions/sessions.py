@@ -298,9 +298,10 @@ def list_sessions(env_id: str, query: ListQuery) -> dict[str, Any]:
 
     Filters are applied to what the index returns, so the work per request is bounded instead:
     at most `list_max_examined` sessions read, in Query calls of at most 100 items (more only where
-    DynamoDB's 1 MB page limit cuts one short). When that budget runs out before the page is full, the page is returned short (even empty) with a cursor at the point the scan
-    stopped, so a filter that matches nothing costs a bounded amount per request, never a walk of
-    the whole environment.
+    DynamoDB's 1 MB page limit cuts one short). When that budget runs out before the page is full,
+    the page is returned short (even empty) with a cursor at the point the scan stopped, so a
+    filter that matches nothing costs a bounded amount per request, never a walk of the whole
+    environment.
     """
     backwards = query.before is not None
     start: dict[str, Any] | None = (
