@@ -34,7 +34,7 @@ from tests.faults import FaultProxy  # noqa: E402
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """One linearizable moto server (the local stack's endpoint) for the test session; each
-    `faulty_dynamodb` test gets its own tables on it."""
+    `faulty_store` module gets its own tables on it."""
     from agent_sessions.local.dynamodb import EmbeddedDynamoDB
 
     server = EmbeddedDynamoDB()
@@ -69,17 +69,15 @@ def fast_botocore_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
-@pytest.fixture
-def faulty_dynamodb(moto_endpoint: str, fast_botocore_backoff: None) -> Iterator[FaultProxy]:
-    """The store pointed at a `FaultProxy` in front of moto's server, with fresh tables and no faults yet.
+@pytest.fixture(scope="module")
+def faulty_store(moto_endpoint: str) -> Iterator[FaultProxy]:
+    """Per test module: a `FaultProxy` in front of the embedded endpoint and table names for it.
 
-    Add faults with `faulty_dynamodb.add(Rule(...))` or `.set_random(RandomFaults(...))` (see
-    tests/faults.py); `with faulty_dynamodb.paused():` reads or sets up without faults. The key store
-    holds `tests.support.ENV`; the launcher records starts (`launchers.get_launcher().started`).
+    Module-scoped because pointing the store somewhere builds new botocore clients (about 1 s);
+    `faulty_dynamodb` empties the tables before each test instead.
     """
-    from agent_sessions import keys, launchers, store
+    from agent_sessions import store
     from agent_sessions.config import reset_settings
-    from tests.support import ENV, OTHER_ENV
 
     proxy = FaultProxy(moto_endpoint).start()
     suffix = uuid.uuid4().hex[:8]
@@ -91,17 +89,9 @@ def faulty_dynamodb(moto_endpoint: str, fast_botocore_backoff: None) -> Iterator
     }
     saved = {name: os.environ.get(name) for name in overrides}
     os.environ.update(overrides)
-    reset_settings()
-    store.configure()
-    for model in store.MODELS:
-        model.create_table(wait=False)  # moto's tables are ACTIVE at once; wait=True sleeps 2 s
-    keys.set_key_store(keys.StaticKeyStore([ENV, OTHER_ENV]))
-    launchers.set_launcher(RecordingLauncher())
     try:
         yield proxy
     finally:
-        launchers.set_launcher(None)
-        keys.set_key_store(None)
         proxy.stop()
         for name, value in saved.items():
             if value is None:
@@ -110,3 +100,48 @@ def faulty_dynamodb(moto_endpoint: str, fast_botocore_backoff: None) -> Iterator
                 os.environ[name] = value
         reset_settings()
         store.configure()
+
+
+def _fresh_tables(proxy: FaultProxy) -> None:
+    """Point the store at `proxy` (unless it already is) and leave its tables existing and empty.
+
+    Another fixture may have pointed the store elsewhere, and `mock_aws` (the `aws` fixture) resets
+    moto's backends, the embedded server's included; both are repaired here.
+    """
+    from agent_sessions import store
+    from agent_sessions.config import get_settings, reset_settings
+
+    if store.StreamItem.Meta.host != proxy.url or get_settings().dynamodb_url != proxy.url:
+        reset_settings()
+        store.configure()
+    with proxy.paused():
+        for model in store.MODELS:
+            if not model.exists():
+                model.create_table(wait=False)  # moto's tables are ACTIVE at once; wait=True sleeps 2 s
+                continue
+            with model.batch_write() as batch:
+                for item in model.scan(consistent_read=True):
+                    batch.delete(item)
+
+
+@pytest.fixture
+def faulty_dynamodb(faulty_store: FaultProxy, fast_botocore_backoff: None) -> Iterator[FaultProxy]:
+    """The store behind a fault-injecting proxy (tests/faults.py): empty tables, no faults planned yet.
+
+    Add faults with `faulty_dynamodb.add(Rule(...))` or `.set_random(RandomFaults(...))`;
+    `with faulty_dynamodb.paused():` sets up or verifies without faults. The key store holds
+    `tests.support.ENV`; the launcher only records starts (`RecordingLauncher`).
+    """
+    from agent_sessions import keys, launchers
+    from tests.support import ENV, OTHER_ENV
+
+    faulty_store.clear()
+    _fresh_tables(faulty_store)
+    keys.set_key_store(keys.StaticKeyStore([ENV, OTHER_ENV]))
+    launchers.set_launcher(RecordingLauncher())
+    try:
+        yield faulty_store
+    finally:
+        faulty_store.clear()
+        launchers.set_launcher(None)
+        keys.set_key_store(None)

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -167,6 +169,8 @@ class StreamItem(Model):
     """History records too large for one item: sha256 of the body stored as blob chunks."""
     save_token = UnicodeAttribute(null=True)
     """History head: the token of the save that committed it (a retry finds its own write)."""
+    write_token = UnicodeAttribute(null=True)
+    """Pages only: the `ClientRequestToken` of the transaction that wrote it (see `_write_once`)."""
 
 
 MODELS: tuple[type[Model], ...] = (SessionModel, RunModel, StreamItem)
@@ -233,6 +237,43 @@ def _transact(build: Any, client_request_token: str | None = None) -> None:
         if _cause(exc) == "TransactionCanceledException":
             raise TransactionCancelled(reasons) from exc
         raise
+
+
+_UNKNOWN_OUTCOME_ATTEMPTS = 3
+"""Our own resends of a transaction whose outcome is unknown, after botocore's (1 + 3 attempts)."""
+
+
+def new_write_token() -> str:
+    return str(uuid.uuid4())  # ClientRequestToken allows 1-36 characters
+
+
+def _write_once(build: Any, token: str, landed: Callable[[], bool]) -> None:
+    """Commit the transaction `build` at most once, although the reply to a commit can be lost.
+
+    A commit whose reply is lost (a 500 after the write landed) is resent, by botocore and then
+    here, with the same `ClientRequestToken`: DynamoDB answers a resend within 10 minutes from its
+    token cache, and where it does not (moto, or after the window) the resend is cancelled by the
+    write it already made. So whenever the outcome is unknown — a cancellation naming a failed
+    condition, or an error that is not a cancellation — `landed()` reads back whether the item
+    this token wrote is there, and if it is the write succeeded.
+
+    Raises TransactionCancelled when the write did not land (its reasons as DynamoDB gave them);
+    TransactWriteError when the outcome stays unknown after the last attempt.
+    """
+    for attempt in range(_UNKNOWN_OUTCOME_ATTEMPTS):
+        try:
+            _transact(build, token)
+            return
+        except TransactionCancelled as exc:
+            if "ConditionalCheckFailed" in exc.reasons and landed():
+                return
+            raise
+        except TransactWriteError:
+            if landed():
+                return
+            if attempt + 1 == _UNKNOWN_OUTCOME_ATTEMPTS:
+                raise
+            time.sleep(0.05 * 2**attempt)
 
 
 # ---------------------------------------------------------------- session data access
@@ -406,11 +447,13 @@ def log_pk(session_id: str, io: str) -> str:
     return f"{session_id}#{io}"
 
 
-def _page_items(pk: str, records: Sequence[StoredRecord]) -> list[StreamItem]:
+def _page_items(pk: str, records: Sequence[StoredRecord], token: str) -> list[StreamItem]:
     payload = dumps([[r.seq, r.timestamp, r.body, r.headers] for r in records])
     last = records[-1].seq
     parts = split_utf8(payload, PAGE_CHUNK_BYTES)
-    head = StreamItem(pk, last, first_seq=records[0].seq, records=parts[0], chunks=len(parts))
+    head = StreamItem(
+        pk, last, first_seq=records[0].seq, records=parts[0], chunks=len(parts), write_token=token
+    )
     overflow = [StreamItem(f"{pk}#big#{last}", i, records=part) for i, part in enumerate(parts[1:], start=1)]
     return [head, *overflow]
 
@@ -429,10 +472,12 @@ def append_in_record(
 
     `session_actions` ride along on the session update (closing writes its wake-up record this way).
 
-    Raises TransactionCancelled; reasons[0] is the part marker when `part_id` is given
-    (PynamoDB sends Puts before Updates, in call order).
+    Idempotent: a resend after a lost reply is recognised as this call's own write (`_write_once`).
+    Raises TransactionCancelled when it did not land; reasons[0] is the part marker when `part_id`
+    is given (PynamoDB sends Puts before Updates, in call order).
     """
     pk = log_pk(session_id, io)
+    token = new_write_token()
 
     def build(tx: TransactWrite) -> None:
         if part_id is not None:
@@ -440,7 +485,7 @@ def append_in_record(
                 _part_marker(pk, part_id, record.seq, part_ttl_seconds),
                 condition=StreamItem.pk.does_not_exist(),
             )
-        for page in _page_items(pk, [record]):
+        for page in _page_items(pk, [record], token):
             tx.save(page, condition=StreamItem.pk.does_not_exist())
         tx.update(
             SessionModel(session_item_pk),
@@ -448,7 +493,16 @@ def append_in_record(
             condition=(SessionModel.in_next_seq == expected_seq) & SessionModel.closed_at.does_not_exist(),
         )
 
-    _transact(build)
+    _write_once(build, token, lambda: _page_token(pk, record.seq) == token)
+
+
+def _page_token(pk: str, last_seq: int) -> str | None:
+    """The write token of the page ending at `last_seq`, strongly consistent; None if absent."""
+    try:
+        item = StreamItem.get(pk, last_seq, consistent_read=True, attributes_to_get=["write_token"])
+    except DoesNotExist:
+        return None
+    return item.write_token
 
 
 def get_part_seq(session_id: str, io: str, part_id: str) -> int | None:
@@ -485,16 +539,19 @@ def append_page(
     """Write a page of consecutive records at the separate head item (the `.out` writer's path).
 
     `part` = (part id, ttl seconds) dedupes a single-record HTTP append; its marker is reasons[0].
+    Idempotent: a resend after a lost reply is recognised as this call's own page (`_write_once`).
+    Raises TransactionCancelled when the page did not land (the head moved, or a conflict).
     """
     pk = log_pk(session_id, io)
     head = StreamItem(head_pk(session_id, io), 0)
+    token = new_write_token()
 
     def build(tx: TransactWrite) -> None:
         if part is not None:
             tx.save(
                 _part_marker(pk, part[0], records[0].seq, part[1]), condition=StreamItem.pk.does_not_exist()
             )
-        for page in _page_items(pk, records):
+        for page in _page_items(pk, records, token):
             tx.save(page, condition=StreamItem.pk.does_not_exist())
         if expected_seq == 0:
             cond = StreamItem.next_seq.does_not_exist() | (StreamItem.next_seq == 0)
@@ -502,7 +559,7 @@ def append_page(
             cond = StreamItem.next_seq == expected_seq
         tx.update(head, actions=[StreamItem.next_seq.set(expected_seq + len(records))], condition=cond)
 
-    _transact(build)
+    _write_once(build, token, lambda: _page_token(pk, records[-1].seq) == token)
 
 
 def _decode_page(pk: str, item: StreamItem) -> list[StoredRecord]:
