@@ -25,6 +25,7 @@ SCENARIOS = [
     "retrieve-both-forms",
     "long-poll-window",
     "trigger-token-refused",
+    "skewed-backend-clock",
 ]
 
 

@@ -281,7 +281,7 @@ def test_expired_session_is_closed_for_appends_and_create(api: Api) -> None:
 
 
 def test_token_matrix(api: Api, created: dict[str, Any]) -> None:
-    from agent_sessions import auth
+    from agent_sessions import auth, tokens
 
     other_session = api(
         "POST",
@@ -299,8 +299,10 @@ def test_token_matrix(api: Api, created: dict[str, Any]) -> None:
     by_friendly = auth.mint_public_token(ENV, [f"write:sessions:{created['id']}"], expiration="1h")
     trigger = auth.mint_public_token(ENV, ["trigger:tasks:demo-chat"], expiration="1h", one_time_use=True)
     other_env = auth.mint_public_token(OTHER_ENV, ["write:sessions:chat-1"], expiration="1h")
-    expired = auth.mint_public_token(ENV, ["write:sessions:chat-1"], expiration=int(time.time()) + 1)
-    time.sleep(1.5)
+    now = int(time.time())
+    expired = tokens.sign(
+        ENV.secret_key, auth.claims_for(ENV), ["write:sessions:chat-1"], exp=now - 120, iat=now - 900
+    )
     tampered = pat[:-2] + ("AA" if not pat.endswith("AA") else "BB")
 
     def append(token: str, io: str = "in", key: str = "chat-1") -> int:

@@ -101,6 +101,28 @@ async function appendRaw(chatId, token, body, partId) {
   return { status: res.status, body: await res.json() };
 }
 
+// Runs `fn` as on a backend whose clock is `ms` ahead: jose reads the global Date when it signs.
+async function withClockAhead(ms, fn) {
+  const RealDate = globalThis.Date;
+  class AheadDate extends RealDate {
+    constructor(...args) {
+      if (args.length === 0) super(RealDate.now() + ms);
+      else super(...args);
+    }
+    static now() {
+      return RealDate.now() + ms;
+    }
+  }
+  globalThis.Date = AheadDate;
+  try {
+    return await fn();
+  } finally {
+    globalThis.Date = RealDate;
+  }
+}
+
+const claimsOf = (jwt) => JSON.parse(Buffer.from(jwt.split(".")[1], "base64url").toString());
+
 const scenarios = {
   async "first-send"() {
     const chatId = `e2e-${randomUUID()}`;
@@ -166,9 +188,9 @@ const scenarios = {
     assert.equal(appends.at(-1).headers["x-part-id"], appends.at(-2).headers["x-part-id"], "retry keeps X-Part-Id");
     const expired = await auth.createPublicToken({
       scopes: { read: { sessions: chatId }, write: { sessions: chatId } },
-      expirationTime: Math.floor(Date.now() / 1000) + 1,
+      // Past the server's 60 s clock leeway, so certainly expired.
+      expirationTime: Math.floor(Date.now() / 1000) - 120,
     });
-    await new Promise((r) => setTimeout(r, 1500));
     t.setSession(chatId, { ...t.getSession(chatId), publicAccessToken: expired });
     const third = await withTimeout(drain(await send(t, chatId, "after expiry")), 20000, "expired-token turn");
     assert.equal(textOf(third.chunks), expectedReply("after expiry"));
@@ -259,6 +281,33 @@ const scenarios = {
     assert.equal(textOf(chunks), expectedReply(long));
     const subscribes = calls.requests.filter((r) => r.method === "GET" && r.url.endsWith("/out"));
     assert.ok(subscribes.length >= 2, `resubscribed (${subscribes.length} subscriptions)`);
+  },
+
+  async "skewed-backend-clock"() {
+    // Every PAT the browser holds is signed by a backend whose clock runs 1.5 s ahead of the server's.
+    const chatId = `e2e-${randomUUID()}`;
+    const aheadMs = 1500;
+    const skewedMint = (params) => withClockAhead(aheadMs, () => mint(params));
+    const { t, calls } = transport({
+      accessToken: async (params) => {
+        calls.accessToken += 1;
+        return skewedMint(params);
+      },
+      startSession: async ({ chatId: id, clientData }) => {
+        calls.startSession += 1;
+        const started = await start({ chatId: id, clientData });
+        return { ...started, publicAccessToken: await skewedMint({ chatId: id }) };
+      },
+    });
+    const first = await withTimeout(drain(await send(t, chatId, "ahead")), 20000, "skewed first turn");
+    assert.equal(textOf(first.chunks), expectedReply("ahead"));
+    assert.equal(calls.accessToken, 0, "the skewed PAT was accepted, no refresh needed");
+    const skewed = await skewedMint({ chatId });
+    assert.ok(claimsOf(skewed).iat > Date.now() / 1000, "the signer's iat really is ahead");
+    t.setSession(chatId, { ...t.getSession(chatId), publicAccessToken: skewed });
+    const second = await withTimeout(drain(await send(t, chatId, "still ahead")), 20000, "skewed second turn");
+    assert.equal(textOf(second.chunks), expectedReply("still ahead"));
+    assert.equal(calls.accessToken, 0);
   },
 
   async "trigger-token-refused"() {

@@ -2,19 +2,23 @@
 
 Tokens follow the protocol exactly: header `{"alg":"HS256"}`, claims `sub` (environment id), `pub`,
 `scopes`, `iss`, `aud`, `iat`, `exp`; the verification key is the environment's root key found
-through `sub`.
+through `sub`. Every PAT on every route is checked the same way: alg HS256 only, signature, `iss`,
+`aud`, `pub: true`, `scopes` a list of strings, and the time claims with a leeway of
+`tokens.CLOCK_LEEWAY_SECONDS` (60 s) each way, because customer backends sign PATs on their own
+clocks: `exp` may be up to 60 s past, `iat` and `nbf` up to 60 s ahead.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
 
 from agent_sessions import keys, tokens
+from agent_sessions import scopes as scope_grammar
 from agent_sessions.errors import BadRequest, Forbidden, Unauthenticated
 
 ISSUER = tokens.ISSUER
@@ -23,43 +27,29 @@ AUDIENCE = tokens.AUDIENCE
 
 @dataclass(frozen=True)
 class Principal:
+    """Who is calling: a secret key (every permission in its environment) or a PAT's parsed scopes."""
+
     environment: keys.Environment
-    scopes: tuple[str, ...] = ()
+    scopes: tuple[scope_grammar.Scope, ...] = ()
     is_secret_key: bool = False
     claims: Mapping[str, Any] = field(default_factory=dict)
 
-    def can(self, action: str, resource_type: str, ids: Iterable[str]) -> bool:
-        return self.is_secret_key or scopes_allow(self.scopes, action, resource_type, ids)
+    def allows(self, need: scope_grammar.Need) -> bool:
+        return self.is_secret_key or scope_grammar.allows(self.scopes, need)
 
-    def require(self, action: str, resource_type: str, ids: Iterable[str]) -> None:
-        if not self.can(action, resource_type, ids):
-            raise Forbidden("Unauthorized", param="access_token", type="authorization")
+    def require(self, need: scope_grammar.Need) -> None:
+        """Raises Forbidden (403 `unauthorized`) unless the credential grants `need`."""
+        if not self.allows(need):
+            raise forbidden()
 
     def require_secret_key(self, what: str) -> None:
         if not self.is_secret_key:
             raise Forbidden(f"{what} requires secret key authentication")
 
 
-def scopes_allow(scopes: Iterable[str], action: str, resource_type: str, ids: Iterable[str]) -> bool:
-    """`admin` and `*:all` grant all; `action:all` every type; `action:type` every id; else exact id.
-
-    Everything after the second colon is the id (ids may contain colons). `admin:type[:id]` grants
-    every action on what it names.
-    """
-    wanted = set(ids)
-    for scope in scopes:
-        if scope in ("admin", "*:all"):
-            return True
-        parts = scope.split(":", 2)
-        if len(parts) < 2 or parts[0] not in (action, "admin"):
-            continue
-        if parts[1] == "all":
-            return True
-        if parts[1] != resource_type:
-            continue
-        if len(parts) == 2 or parts[2] in wanted:
-            return True
-    return False
+def forbidden() -> Forbidden:
+    """The one answer to a failed scope check, whether or not the resource exists."""
+    return Forbidden("Unauthorized", param="access_token", type="authorization")
 
 
 def parse_duration(value: str) -> int:
@@ -154,7 +144,7 @@ def authenticate(token: str, store: keys.KeyStore | None = None) -> Principal:
         or not all(isinstance(s, str) for s in scopes)
     ):
         raise Unauthenticated("Invalid public access token")
-    return Principal(environment=env, scopes=tuple(scopes), claims=claims)
+    return Principal(environment=env, scopes=scope_grammar.parse_all(scopes), claims=claims)
 
 
 def _verify(token: str, candidates: list[keys.Environment]) -> tuple[keys.Environment, dict[str, Any]]:
@@ -167,12 +157,18 @@ def _verify(token: str, candidates: list[keys.Environment]) -> tuple[keys.Enviro
                 algorithms=["HS256"],
                 audience=AUDIENCE,
                 issuer=ISSUER,
+                leeway=tokens.CLOCK_LEEWAY_SECONDS,
                 options={"require": ["exp", "iat", "sub"]},
             )
         except jwt.InvalidSignatureError:
             continue
         except jwt.ExpiredSignatureError as exc:
             raise Unauthenticated("Public access token has expired") from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise Unauthenticated(
+                "Public access token is not valid yet (iat or nbf ahead of the server clock"
+                f" by more than {tokens.CLOCK_LEEWAY_SECONDS} s; check the signer's clock)"
+            ) from exc
         except jwt.PyJWTError as exc:
             raise Unauthenticated("Invalid public access token") from exc
         return env, claims

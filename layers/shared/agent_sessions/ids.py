@@ -5,6 +5,8 @@ from __future__ import annotations
 import secrets
 import string
 
+from agent_sessions import scopes
+
 _ALPHABET = string.ascii_lowercase + string.digits
 _NANO_ALPHABET = string.ascii_letters + string.digits + "_-"
 
@@ -30,7 +32,11 @@ def new_record_id() -> str:
     return _random(7, _NANO_ALPHABET)
 
 
-def is_valid_external_id(value: str) -> bool:
-    return (
-        0 < len(value) <= MAX_EXTERNAL_ID and not value.startswith(SESSION_PREFIX) and value == value.strip()
-    )
+def external_id_problem(value: str) -> str | None:
+    """Why `value` cannot be an externalId (None if it can): 1-256 characters, trimmed, not starting
+    with `session_` (the friendlyId form) and not colliding with the scope grammar's reserved suffixes."""
+    if not 0 < len(value) <= MAX_EXTERNAL_ID or value != value.strip():
+        return f"must be 1-{MAX_EXTERNAL_ID} characters without surrounding whitespace"
+    if value.startswith(SESSION_PREFIX):
+        return f"must not start with {SESSION_PREFIX!r}"
+    return scopes.reserved_id_reason(value)

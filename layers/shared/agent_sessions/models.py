@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from agent_sessions.ids import is_valid_external_id
+from agent_sessions.ids import external_id_problem
 
 MachinePreset = Literal["micro", "small-1x", "small-2x", "medium-1x", "medium-2x", "large-1x", "large-2x"]
 
@@ -66,8 +66,9 @@ class CreateSessionBody(_Body):
         if value is None:
             return None
         value = value.strip()
-        if not is_valid_external_id(value):
-            raise ValueError("externalId must be 1-256 characters and must not start with 'session_'")
+        problem = external_id_problem(value)
+        if problem is not None:
+            raise ValueError(f"externalId {problem}")
         return value
 
 

@@ -21,6 +21,12 @@ ISSUER = "https://id.trigger.dev"
 AUDIENCE = "https://api.trigger.dev"
 DEFAULT_TTL_SECONDS = 15 * 60
 MAX_TTL_SECONDS = 30 * 24 * 3600
+# Tolerance on `exp`, `nbf` and `iat` when verifying. PATs are signed on the customer's backend
+# (`auth.createPublicToken`), so its clock, not ours, sets `iat`; an NTP-synced host is off by well
+# under a second, a VM after resume by a few. The reference (jose) never rejects a future `iat`;
+# we accept one up to this far ahead and refuse beyond it, because a signer a minute or more off is
+# misconfigured and a clear 401 beats silently stretching every token it signs.
+CLOCK_LEEWAY_SECONDS = 60
 
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*([a-z]+)\s*$")
 _UNITS = {

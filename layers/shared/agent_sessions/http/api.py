@@ -14,7 +14,7 @@ from urllib.parse import unquote
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from agent_sessions import auth, runs, sessions, store, streams
+from agent_sessions import access, auth, runs, sessions, store, streams
 from agent_sessions.config import get_settings
 from agent_sessions.envelopes import dumps
 from agent_sessions.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthenticated
@@ -28,6 +28,7 @@ from agent_sessions.models import (
     UpdateSessionBody,
 )
 from agent_sessions.observability import logger, metrics
+from agent_sessions.scopes import SESSIONS, Need
 
 token_router = APIGatewayHttpRouter()
 start_router = APIGatewayHttpRouter()
@@ -87,13 +88,16 @@ def _body(router: APIGatewayHttpRouter, cap: int = 32 * 1024, *, required: bool 
     return parse_json_body(_raw_body(router, cap), required=required)
 
 
-def _session(principal: auth.Principal, key: str) -> tuple[store.SessionModel, str]:
-    url_key = unquote(key)
-    if not url_key:
-        raise BadRequest("Missing session id", code="invalid_session_id")
-    session = sessions.resolve(principal.environment.id, url_key)
+def _session(
+    principal: auth.Principal, key: str, action: str, *, url_form_only: bool = False
+) -> store.SessionModel:
+    session = access.authorize_session(principal, unquote(key), action, url_form_only=url_form_only)
+    return _logged(session)
+
+
+def _logged(session: store.SessionModel) -> store.SessionModel:
     logger.append_keys(session_id=session.session_id, run_id=session.current_run_id)
-    return session, url_key
+    return session
 
 
 def _io(value: str) -> str:
@@ -142,11 +146,11 @@ def public_tokens() -> Response:
 def create_session() -> Response:
     principal = _principal(start_router)
     body = CreateSessionBody.model_validate(_body(start_router, get_settings().max_create_body_bytes))
-    if not principal.is_secret_key and not (
-        auth.scopes_allow(principal.scopes, "write", "tasks", [body.taskIdentifier])
-        or any(s in ("write:sessions", "write:all", "admin") for s in principal.scopes)
+    if not (
+        principal.allows(Need("write", "tasks", frozenset({body.taskIdentifier})))
+        or principal.allows(Need("write", SESSIONS, None))
     ):
-        raise Forbidden("Unauthorized", param="access_token", type="authorization")
+        raise auth.forbidden()
     created = sessions.create(principal.environment, body)
     logger.append_keys(session_id=created.session.session_id, run_id=created.run_id)
     metrics.add_metric(
@@ -161,10 +165,8 @@ def create_session() -> Response:
 @control_router.get("/api/v1/sessions")
 def list_sessions() -> Response:
     principal = _principal(control_router)
-    if not principal.is_secret_key and not any(
-        s in ("read:sessions", "read:all", "admin") for s in principal.scopes
-    ):
-        raise Forbidden("Unauthorized", param="access_token", type="authorization")
+    if not (principal.allows(Need("read", SESSIONS, None)) or principal.allows(Need("read", "tasks", None))):
+        raise auth.forbidden()
     return json_response(
         200, sessions.list_sessions(principal.environment.id, _list_query(_query(control_router)))
     )
@@ -224,16 +226,14 @@ def _list_query(q: dict[str, str]) -> sessions.ListQuery:
 @control_router.get("/api/v1/sessions/<session>")
 def retrieve_session(session: str) -> Response:
     principal = _principal(control_router)
-    item, url_key = _session(principal, session)
-    principal.require("read", "sessions", sessions.resource_ids(item, url_key))
+    item = _session(principal, session, "read")
     return json_response(200, sessions.to_item(item))
 
 
 @control_router.patch("/api/v1/sessions/<session>")
 def update_session(session: str) -> Response:
     principal = _principal(control_router)
-    item, url_key = _session(principal, session)
-    principal.require("admin", "sessions", [url_key])
+    item = _session(principal, session, "admin", url_form_only=True)
     body = UpdateSessionBody.model_validate(_body(control_router))
     return json_response(200, sessions.to_item(sessions.update(item, body)))
 
@@ -241,8 +241,7 @@ def update_session(session: str) -> Response:
 @control_router.post("/api/v1/sessions/<session>/close")
 def close_session(session: str) -> Response:
     principal = _principal(control_router)
-    item, url_key = _session(principal, session)
-    principal.require("admin", "sessions", [url_key])
+    item = _session(principal, session, "admin", url_form_only=True)
     body = CloseSessionBody.model_validate(_body(control_router, 1024, required=False))
     return json_response(200, sessions.to_item(sessions.close(item, body)))
 
@@ -250,8 +249,7 @@ def close_session(session: str) -> Response:
 @control_router.post("/api/v1/sessions/<session>/end-and-continue")
 def end_and_continue(session: str) -> Response:
     principal = _principal(control_router)
-    item, url_key = _session(principal, session)
-    principal.require("write", "sessions", sessions.resource_ids(item, url_key))
+    item = _session(principal, session, "write")
     body = EndAndContinueBody.model_validate(_body(control_router, 1024))
     run_id, swapped = runs.end_and_continue(item, body.callingRunId, body.reason)
     return json_response(200, {"runId": run_id, "swapped": swapped})
@@ -260,8 +258,7 @@ def end_and_continue(session: str) -> Response:
 @control_router.get("/api/v1/sessions/<session>/runs")
 def session_runs(session: str) -> Response:
     principal = _principal(control_router)
-    item, url_key = _session(principal, session)
-    principal.require("read", "sessions", sessions.resource_ids(item, url_key))
+    item = _session(principal, session, "read")
     return json_response(200, {"data": runs.session_runs(item)})
 
 
@@ -269,8 +266,7 @@ def session_runs(session: str) -> Response:
 def read_records(session: str, io: str) -> Response:
     principal = _principal(control_router)
     io = _io(io)
-    item, url_key = _session(principal, session)
-    authorize_read(principal, item, url_key, io)
+    item = _logged(access.read_channel(principal, unquote(session), io))
     after = _query(control_router).get("afterEventId")
     if after is not None and not after.isdigit():
         raise BadRequest("afterEventId must be a non-negative integer", code="invalid_query")
@@ -282,15 +278,6 @@ def read_records(session: str, io: str) -> Response:
     return json_response(200, body)
 
 
-def authorize_read(principal: auth.Principal, item: store.SessionModel, url_key: str, io: str) -> None:
-    """`.in` is for secret keys only; `.out` also for `read:sessions:{id}` (and `{id}:out`)."""
-    if io == "in":
-        principal.require_secret_key("Reading the in channel")
-        return
-    ids = sessions.resource_ids(item, url_key)
-    principal.require("read", "sessions", ids | {f"{i}:out" for i in ids})
-
-
 # ---------------------------------------------------------------- append
 
 
@@ -298,11 +285,7 @@ def authorize_read(principal: auth.Principal, item: store.SessionModel, url_key:
 def append(session: str, io: str) -> Response:
     principal = _principal(append_router)
     io = _io(io)
-    item, url_key = _session(principal, session)
-    if io == "out":
-        principal.require_secret_key("Appending to the out channel")
-    else:
-        principal.require("write", "sessions", sessions.resource_ids(item, url_key))
+    item = _logged(access.append_channel(principal, unquote(session), io))
     raw = _raw_body(append_router, get_settings().max_body_bytes)
     part_id = (_event(append_router).headers or {}).get("x-part-id") or None
     if part_id is not None and len(part_id) > 256:

@@ -20,11 +20,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from agent_sessions import auth, sessions, streams
+from agent_sessions import access, auth, streams
 from agent_sessions.config import get_settings
 from agent_sessions.envelopes import dumps
 from agent_sessions.errors import BadRequest, NotFound
-from agent_sessions.http.api import authorize_read
 from agent_sessions.http.cors import CORS_HEADERS, preflight_headers
 from agent_sessions.http.errors import error_response
 from agent_sessions.observability import logger, metrics
@@ -151,9 +150,7 @@ def _open(request: Request) -> Response:
         io = request.path_params["io"]
         if io not in streams.IO_NAMES:
             raise NotFound("Unknown channel")
-        url_key = unquote(request.path_params["session"])
-        session = sessions.resolve(principal.environment.id, url_key)
-        authorize_read(principal, session, url_key, io)
+        session = access.read_channel(principal, unquote(request.path_params["session"]), io)
         timeout = parse_timeout(request.headers.get("timeout-seconds"))
         cursor = parse_last_event_id(request.headers.get("last-event-id"))
     except Exception as exc:
