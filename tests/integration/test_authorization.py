@@ -115,6 +115,39 @@ def test_a_foreign_token_gets_the_same_answer_whether_the_session_exists_or_not(
         assert len({str(a.body) for a in answers}) == 1, [a.body for a in answers]
 
 
+# -- issue 9 item 10: a create never rewrites an existing session ---------------------------------
+
+
+def test_a_create_naming_another_tasks_session_is_refused_and_changes_nothing(api: Api) -> None:
+    victim = api(
+        "POST", "/api/v1/sessions", body=create_body("victim-chat", task="task-y"), token=ENV.secret_key
+    )
+    assert victim.status == 201
+    attacker = auth.mint_public_token(ENV, ["write:tasks:task-x"], expiration="1h")
+    forged = create_body("victim-chat", task="task-x")
+    forged["triggerConfig"]["basePayload"]["metadata"] = {"user": "attacker"}
+    for token in (attacker, ENV.secret_key):
+        response = api("POST", "/api/v1/sessions", body=forged, token=token)
+        assert response.status == 409, response.body
+        assert response.body["code"] == "external_id_taken" and "publicAccessToken" not in response.body
+    after = api("GET", "/api/v1/sessions/victim-chat", token=ENV.secret_key).body
+    assert after["taskIdentifier"] == "task-y"
+    assert after["triggerConfig"] == victim.body["triggerConfig"]
+    assert after["updatedAt"] == victim.body["updatedAt"]
+
+
+def test_a_cached_create_returns_the_session_unchanged(api: Api, created: dict[str, Any]) -> None:
+    token = auth.mint_public_token(ENV, ["write:tasks:demo-chat"], expiration="1h")
+    again = create_body(tags=["x"])
+    again["triggerConfig"]["basePayload"]["metadata"] = {"user": "u2"}
+    again["triggerConfig"]["maxAttempts"] = 7
+    response = api("POST", "/api/v1/sessions", body=again, token=token)
+    assert response.status == 200 and response.body["isCached"] is True
+    assert response.body["id"] == created["id"] and response.body["publicAccessToken"]
+    stored = api("GET", "/api/v1/sessions/chat-1", token=ENV.secret_key).body
+    assert stored["triggerConfig"] == created["triggerConfig"] and stored["tags"] == []
+
+
 # -- issue 9 item 2: ordinary clock skew --------------------------------------------------------
 
 

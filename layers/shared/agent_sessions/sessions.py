@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from agent_sessions import auth, runs, store, streams
 from agent_sessions.config import get_settings
-from agent_sessions.errors import BadRequest, NotFound, SessionClosed, Unprocessable
+from agent_sessions.errors import BadRequest, Conflict, NotFound, SessionClosed, Unprocessable
 from agent_sessions.ids import new_session_id
 from agent_sessions.keys import Environment
 from agent_sessions.models import CloseSessionBody, CreateSessionBody, UpdateSessionBody
@@ -98,7 +98,13 @@ class Created:
 
 
 def create(env: Environment, body: CreateSessionBody) -> Created:
-    """Upsert on (environment, externalId); a cached call refreshes only `triggerConfig`."""
+    """Create, or return the session already keyed by (environment, externalId) unchanged.
+
+    A create never rewrites an existing session (the reference refreshes `triggerConfig`; here a
+    browser reaching create through a start-session action could otherwise repoint another chat's
+    runs). Raises Conflict (409 `external_id_taken`) when the session belongs to another task, and
+    SessionClosed (409) when it is closed or expired.
+    """
     session_id = new_session_id()
     key = body.externalId or session_id
     pk = store.session_pk(env.id, key)
@@ -128,21 +134,17 @@ def create(env: Environment, body: CreateSessionBody) -> Created:
         existing = store.get_session_item(pk)
         if existing is None:
             raise NotFound("Session not found")
+        if existing.task_identifier != body.taskIdentifier:
+            raise Conflict(
+                "externalId is taken by a session of another task; use a different externalId",
+                code="external_id_taken",
+            )
         if closed_reason(existing) is not None:
             raise SessionClosed(
                 "Session is closed; use a different externalId to start a new session",
                 closedReason=closed_reason(existing) or None,
             )
-        try:
-            item = store.update_session(
-                pk,
-                [store.SessionModel.trigger_config.set(body.triggerConfig.stored())],
-                condition=store.SessionModel.closed_at.does_not_exist(),
-            )
-        except store.ConditionFailed:
-            raise SessionClosed(
-                "Session is closed; use a different externalId to start a new session"
-            ) from None
+        item = existing
     ensured = runs.ensure_live_run(item, "initial" if is_new else "continuation")
     session = ensured.session
     token = auth.session_token(env, addressing_key(session), get_settings().session_token_ttl_seconds)
