@@ -1,6 +1,8 @@
 """`make bench`: speed and cost on the local stack, printed and written to bench/results/latest.json.
 
 Measures append latency, agent-write -> client-receive latency, DynamoDB requests per turn, the
+peak memory of one SSE connection over near-limit records (bounded frames beside the old count-only
+batches), records-endpoint response sizes, the work of a list filter that matches nothing, the
 DynamoDB write units a history save costs at turn 1 and turn 200 (beside the whole-history blob it
 replaced) and the cold import time of every Lambda handler. Numbers are for this machine and moto,
 not AWS: compare runs with each other, not with production (write units are counted from the requests,
@@ -20,6 +22,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ import httpx
 
 from agent_sessions import store, streams
 from agent_sessions.agent.history import ChatHistory
+from agent_sessions.config import get_settings
 from agent_sessions.local.stack import LocalStack
 from tests.dynamo_limits import TRANSACTION_BYTES, WriteMeter, metering
 
@@ -59,9 +63,12 @@ class DynamoCounter:
         ]:
             client.meta.events.register("provide-client-params.dynamodb", self._record)
 
-    def _record(self, model: Any, **_: Any) -> None:
+    def _record(self, model: Any, params: dict[str, Any], **_: Any) -> None:
         with self.lock:
             self.ops[model.name] += 1
+            if params.get("IndexName"):  # told apart from the agents' and readers' log queries
+                self.ops[f"{model.name}:{params['IndexName']}"] += 1
+                self.ops[f"{model.name}:{params['IndexName']}:items"] += int(params.get("Limit") or 0)
 
     def snapshot(self) -> Counter[str]:
         with self.lock:
@@ -267,6 +274,113 @@ def bench_history(turns: int = 200) -> dict[str, Any]:
     }
 
 
+def bench_sse_memory(http: httpx.Client, secret: str, n: int = 40) -> dict[str, Any]:
+    """Peak memory of one SSE connection draining `n` near-limit (about 1 MiB, emoji) records,
+    with today's byte-bounded frames and with the old count-only batching (200 records a frame)."""
+    session_id = create_chat(http, secret, "bench-sse-memory")
+    delta = "😀" * ((1024 * 1024 - 200) // 4)
+    for i in range(n):
+        body = streams.envelope({"type": "text-delta", "id": f"t{i}", "delta": delta})
+        streams.check_record_size(body)
+        streams.append_records(session_id, "out", [(body, [])])
+    runs = {}
+    for label, mode in (("bounded", str(get_settings().read_max_bytes)), ("unbounded_baseline", "unbounded")):
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.sse_memory", session_id, mode],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
+        measured = json.loads(out.stdout.strip().splitlines()[-1])
+        measured["peak_mib"] = round(measured.pop("peak_bytes") / 2**20, 1)
+        measured["largest_frame_mib"] = round(measured.pop("largest_frame_bytes") / 2**20, 2)
+        runs[label] = measured
+    return {
+        "records": n,
+        "record_utf8_bytes": len(
+            streams.envelope({"type": "text-delta", "id": "t0", "delta": delta}).encode()
+        ),
+        "frame_budget_bytes": get_settings().read_max_bytes,
+        **runs,
+        "note": "tracemalloc peak of the reader process (Python allocations); the baseline is the "
+        "old count-only batching with today's UTF-8 encoding (the old \\u-escaped frames were larger)",
+    }
+
+
+def bench_records_endpoint(
+    http: httpx.Client, secret: str, n: int = 80, size: int = 100_000
+) -> dict[str, Any]:
+    """`GET …/out/records` over `n` records of `size` bytes: response sizes, bounded and as one response."""
+    session_id = create_chat(http, secret, "bench-records")
+    for i in range(n):
+        body = streams.envelope({"type": "text-delta", "id": f"t{i}", "delta": "x" * size})
+        streams.append_records(session_id, "out", [(body, [])])
+    sizes: list[int] = []
+    after: str | None = None
+    while True:
+        response = http.get(
+            "/realtime/v1/sessions/bench-records/out/records",
+            params={"afterEventId": after} if after is not None else None,
+            headers={"authorization": f"Bearer {secret}"},
+        )
+        sizes.append(len(response.content))
+        after = response.json().get("nextAfterEventId")
+        if after is None:
+            break
+    return {
+        "records": n,
+        "record_bytes": size,
+        "requests": len(sizes),
+        "largest_response_bytes": max(sizes),
+        "unbounded_baseline_response_bytes": sum(sizes),
+        "lambda_response_limit_bytes": 6_000_000,
+    }
+
+
+def bench_list_filter_nothing(http: httpx.Client, secret: str, counter: DynamoCounter) -> dict[str, Any]:
+    """`GET /api/v1/sessions?filter[type]=<none>` over every session the bench created (and 600 more)."""
+    at = store.now()
+    for i in range(600):
+        sid = f"session_benchlist{i:04d}"
+        when = at + timedelta(milliseconds=i)
+        store.insert_session(
+            store.SessionModel(
+                store.session_pk(get_settings().environment_id, sid),
+                kind="session",
+                session_id=sid,
+                env_id=get_settings().environment_id,
+                type="chat.agent",
+                task_identifier="demo-chat",
+                created_at=when,
+                updated_at=when,
+                list_env=get_settings().environment_id,
+                list_key=f"{when.isoformat()}#{sid}",
+            ),
+            None,
+        )
+    queries: list[int] = []
+    read = 0
+    after: str | None = None
+    while True:
+        before = counter.snapshot()
+        params = {"filter[type]": "no-such-type", **({"page[after]": after} if after else {})}
+        response = http.get("/api/v1/sessions", params=params, headers={"authorization": f"Bearer {secret}"})
+        spent = counter.snapshot() - before
+        queries.append(spent["Query:by_env_created"])
+        read += spent["Query:by_env_created:items"]
+        after = response.json()["pagination"].get("next")
+        if after is None:
+            break
+    return {
+        "sessions_read": read,
+        "requests_to_the_end": len(queries),
+        "max_queries_per_request": max(queries),
+        "sessions_read_per_request_max": get_settings().list_max_examined,
+        "unbounded_baseline": f"one request, {-(-read // 40)} queries (40 items each at page[size]=20)",
+    }
+
+
 def bench_imports() -> dict[str, float]:
     results = {}
     for folder in sorted((ROOT / "functions").iterdir()):
@@ -308,6 +422,11 @@ def main() -> int:
                     "dynamodb_per_turn": bench_turn(stack, http, counter),
                     "history_write_per_turn": bench_history(),
                     "handler_import_ms": bench_imports(),
+                    "sse_memory_per_connection": bench_sse_memory(http, stack.secret_key),
+                    "records_endpoint_80x100kb": bench_records_endpoint(http, stack.secret_key),
+                    "list_sessions_filter_matching_nothing": bench_list_filter_nothing(
+                        http, stack.secret_key, counter
+                    ),
                     "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 }
         finally:
