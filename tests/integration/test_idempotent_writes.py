@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from agent_sessions import store, streams
+from agent_sessions import launchers, store, streams
 from tests.faults import Fault, FaultProxy, Rule, puts_to
 from tests.integration.conftest import Api, create_body
 from tests.support import ENV
@@ -179,3 +179,59 @@ def test_flush_during_a_slow_commit_does_not_wait_out_the_window(
     writer.write_chunk({"type": "start-step"})
     assert writer.flush(timeout=10) == 1  # before the fix: TimeoutError, the window restarted
     writer.close()
+
+
+# ---------------------------------------------------------------- create (issue 8, item 5)
+
+
+def create(api: Api, chat: str) -> Any:
+    return api("POST", "/api/v1/sessions", body=create_body(chat), token=ENV.secret_key)
+
+
+@pytest.mark.parametrize("times", [1, 3])
+def test_a_create_that_loses_a_transaction_conflict_retries_and_creates(
+    faulty_dynamodb: FaultProxy, api: Api, times: int
+) -> None:
+    """Only ConditionalCheckFailed means "exists"; a conflict used to answer 404 (nothing was there)."""
+    chat = f"chat-{uuid.uuid4().hex[:8]}"
+    rule = Rule(Fault.CONFLICT, operation="TransactWriteItems", where=puts_to(f"#{chat}"), times=times)
+    faulty_dynamodb.add(rule)
+    response = create(api, chat)
+    assert rule.fired == times
+    assert response.status == 201 and response.body["isCached"] is False, response.body
+    assert launchers.get_launcher().started == [response.body["runId"]]  # type: ignore[attr-defined]
+
+
+def test_a_create_whose_reply_was_lost_is_new_and_made_once(faulty_dynamodb: FaultProxy, api: Api) -> None:
+    chat = f"chat-{uuid.uuid4().hex[:8]}"
+    faulty_dynamodb.add(
+        Rule(Fault.AFTER_WRITE_REPLY_LOST, operation="TransactWriteItems", where=puts_to(f"#{chat}"))
+    )
+    response = create(api, chat)
+    assert response.status == 201 and response.body["isCached"] is False, response.body
+    assert create(api, chat).body["isCached"] is True
+    with faulty_dynamodb.paused():
+        assert [r.reason for r in store.list_session_runs(response.body["id"])] == ["initial"]
+
+
+def test_a_create_that_conflicts_with_an_existing_session_is_cached(
+    faulty_dynamodb: FaultProxy, api: Api
+) -> None:
+    chat = f"chat-{uuid.uuid4().hex[:8]}"
+    first = create(api, chat)
+    faulty_dynamodb.add(Rule(Fault.CONFLICT, operation="TransactWriteItems", where=puts_to(f"#{chat}")))
+    again = create(api, chat)
+    assert again.status == 200 and again.body["isCached"] is True and again.body["id"] == first.body["id"]
+
+
+def test_a_create_conflicting_past_its_budget_is_a_retryable_503_and_creates_nothing(
+    faulty_dynamodb: FaultProxy, api: Api
+) -> None:
+    chat = f"chat-{uuid.uuid4().hex[:8]}"
+    faulty_dynamodb.add(
+        Rule(Fault.CONFLICT, operation="TransactWriteItems", where=puts_to(f"#{chat}"), times=100)
+    )
+    response = create(api, chat)
+    assert response.status == 503 and response.body["code"] == "contention", response.body
+    with faulty_dynamodb.paused():
+        assert store.get_session_item(store.session_pk(ENV.id, chat)) is None

@@ -11,7 +11,14 @@ from typing import Any, cast
 
 from agent_sessions import auth, runs, store, streams
 from agent_sessions.config import get_settings
-from agent_sessions.errors import BadRequest, Conflict, NotFound, SessionClosed, Unprocessable
+from agent_sessions.errors import (
+    BadRequest,
+    ConcurrencyError,
+    Conflict,
+    NotFound,
+    SessionClosed,
+    Unprocessable,
+)
 from agent_sessions.ids import new_session_id
 from agent_sessions.keys import Environment
 from agent_sessions.models import CloseSessionBody, CreateSessionBody, UpdateSessionBody
@@ -129,7 +136,10 @@ def create(env: Environment, body: CreateSessionBody) -> Created:
         list_key=f"{at.isoformat()}#{session_id}",
     )
     alias = store.session_pk(env.id, session_id) if body.externalId else None
-    is_new = store.insert_session(item, alias)
+    try:
+        is_new = store.insert_session(item, alias)
+    except store.TransactionCancelled as exc:
+        raise ConcurrencyError("Too much contention creating the session; retry") from exc
     if not is_new:
         existing = store.get_session_item(pk)
         if existing is None:

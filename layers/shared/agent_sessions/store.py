@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -297,8 +298,18 @@ def get_session_item(pk: str) -> SessionModel | None:
     return item
 
 
+_CREATE_ATTEMPTS = 5
+
+
 def insert_session(item: SessionModel, alias_pk: str | None) -> bool:
-    """Idempotent create: False when a session already holds this addressing key."""
+    """Create the session (and its alias) once: True if this call created it, False if one exists.
+
+    Only a failed `attribute_not_exists` condition means "a session already holds this key". A
+    cancellation for any other reason (`TransactionConflict` with a concurrent create whose winner
+    is not committed yet, throttling) is retried with jittered backoff, up to `_CREATE_ATTEMPTS`
+    times; then TransactionCancelled is raised. A lost reply to our own commit is recognised
+    (`_write_once`) and counts as created.
+    """
 
     def build(tx: TransactWrite) -> None:
         tx.save(item, condition=SessionModel.pk.does_not_exist())
@@ -308,11 +319,24 @@ def insert_session(item: SessionModel, alias_pk: str | None) -> bool:
                 condition=SessionModel.pk.does_not_exist(),
             )
 
-    try:
-        _transact(build)
-    except TransactionCancelled:
-        return False
-    return True
+    def landed() -> bool:  # session ids are fresh per create call
+        try:
+            found = SessionModel.get(item.pk, consistent_read=True, attributes_to_get=["session_id"])
+        except DoesNotExist:
+            return False
+        return found.session_id == item.session_id
+
+    for attempt in range(1, _CREATE_ATTEMPTS + 1):
+        try:
+            _write_once(build, new_write_token(), landed)  # a cancelled attempt's token is not reused
+            return True
+        except TransactionCancelled as exc:
+            if "ConditionalCheckFailed" in exc.reasons:
+                return False
+            if attempt == _CREATE_ATTEMPTS:
+                raise
+            time.sleep(0.05 * 2**attempt * (0.5 + random.random()))
+    raise AssertionError("unreachable")
 
 
 def update_session(pk: str, actions: list[Any], condition: Any = None) -> SessionModel:
