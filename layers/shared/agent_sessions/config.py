@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     part_id_ttl_seconds: int = 24 * 3600
     session_token_ttl_seconds: int = 3600
     run_suspend_timeout_seconds: int = 3600
+    idle_timeout_default_seconds: int = Field(default=30, ge=1)
+    """Warm wait after a turn when the session's triggerConfig sets none."""
+    idle_timeout_max_seconds: int = Field(default=3600, ge=1)
+    """Cap on `triggerConfig.idleTimeoutInSeconds` (what a session may ask is clamped to 1..this)."""
+    max_attempts_limit: int = Field(default=3, ge=1)
+    """Cap on `triggerConfig.maxAttempts` (attempts per run, each up to one Lambda invocation chain)."""
     worker_deadline_margin_ms: int = 60_000
     agent_modules: list[str] = []
     """Modules imported by the worker so their `@agent(...)` registrations exist."""

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agent_sessions import store
+from agent_sessions import store, trigger_limits
 from agent_sessions.errors import ConcurrencyError, NotFound, SessionClosed
 from agent_sessions.ids import new_run_id
 from agent_sessions.launchers import Launcher, get_launcher
@@ -41,11 +41,14 @@ def audit_reason(reason: str) -> str:
 
 
 def build_payload(session: store.SessionModel, previous_run_id: str | None) -> dict[str, Any]:
-    """basePayload, then idleTimeoutInSeconds, then the server overrides (which callers cannot unset)."""
+    """basePayload, then the server overrides (which callers cannot unset).
+
+    `idleTimeoutInSeconds` is always the server's bounded value (`trigger_limits`), whatever the
+    basePayload carried: a browser-shaped payload must not keep a run warm.
+    """
     config = session.trigger_config or {}
     payload = dict(config.get("basePayload") or {})
-    if config.get("idleTimeoutInSeconds") is not None:
-        payload["idleTimeoutInSeconds"] = config["idleTimeoutInSeconds"]
+    payload["idleTimeoutInSeconds"] = trigger_limits.run_idle_timeout(config)
     payload["sessionId"] = session.session_id
     if previous_run_id is not None:
         for key in ("message", "messages", "trigger"):
@@ -77,7 +80,7 @@ def _new_run(session: store.SessionModel, reason: str, previous_run_id: str | No
 
 def _launch(session: store.SessionModel, run_id: str, reason: str, launcher: Launcher) -> None:
     store.put_session_run(session.session_id, run_id, reason, store.now())
-    max_attempts = int((session.trigger_config or {}).get("maxAttempts") or 1)
+    max_attempts = trigger_limits.max_attempts(session.trigger_config)
     try:
         ref = launcher.start(run_id=run_id, session_id=session.session_id, max_attempts=max_attempts)
     except Exception:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from agent_sessions import auth, keys, runs, sessions, store, streams
+from agent_sessions import auth, keys, runs, sessions, store, streams, trigger_limits
 from agent_sessions.config import get_settings
 from agent_sessions.envelopes import envelope_data
 from agent_sessions.observability import logger
@@ -106,7 +106,7 @@ class RunContext:
 
     @property
     def idle_timeout_seconds(self) -> float:
-        return float(self.payload.get("idleTimeoutInSeconds") or 30)
+        return float(trigger_limits.idle_timeout_seconds(self.payload.get("idleTimeoutInSeconds")))
 
     def near_deadline(self) -> bool:
         return self._lambda_context.get_remaining_time_in_millis() < self._margin_ms
@@ -232,7 +232,7 @@ def handle(event: dict[str, Any], lambda_context: LambdaContextLike) -> dict[str
     try:
         outcome = fn(ctx)
     except Exception as exc:
-        if attempt + 1 >= int((session.trigger_config or {}).get("maxAttempts") or 1):
+        if attempt + 1 >= trigger_limits.max_attempts(session.trigger_config):
             _report_failure(ctx, exc)
         raise
     finally:

@@ -93,7 +93,7 @@ class ChatSession:
     def turns(self) -> Iterator[SessionTurn]:
         """User messages, one turn each; ends when the run should suspend, continue or stop."""
         while True:
-            arrived = self.ctx.wait_input(float(self.payload.get("idleTimeoutInSeconds") or 30))
+            arrived = self.ctx.wait_input(self.ctx.idle_timeout_seconds)
             if not arrived:
                 self.outcome, arrived = self.ctx.idle_outcome()
                 if not arrived:

@@ -164,8 +164,11 @@ class Sessions:
     ) -> StartSessionAction:
         """What a browser's `startSession` callback should call on your server.
 
-        Trigger config stays here, server side. `trusted_client_data` (or a function of the chat id
-        and the browser's client data) is merged over what the browser claims.
+        The browser influences only the chat id (the session's externalId and `basePayload.chatId`)
+        and its client data (`basePayload.metadata`, under `trusted_client_data`, which is merged
+        over what the browser claims). The task, `trigger_config` and `base_payload` come from
+        here, server side; a `task_id`, `trigger_config` or `base_payload` in the browser's params
+        is ignored. The server bounds cost-bearing settings again (idle timeout, attempts).
         """
         config = dict(trigger_config or {})
 
@@ -186,7 +189,7 @@ class Sessions:
             payload["chatId"] = chat_id
             tags = [f"chat:{chat_id}"] if len(chat_id) <= 123 else []
             created = self.start(
-                task_identifier=str(params.get("task_id") or params.get("taskId") or task_id),
+                task_identifier=task_id,
                 external_id=chat_id,
                 trigger_config={
                     **config,
