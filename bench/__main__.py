@@ -109,6 +109,76 @@ def bench_append(http: httpx.Client, secret: str, n: int = 200) -> dict[str, flo
     return summary_ms(times)
 
 
+def bench_append_throughput(stack: LocalStack, per_client: int = 60) -> dict[str, Any]:
+    """`.out` appends per second through the bridge's resolver lock and the embedded DynamoDB's lock,
+    from one client and from eight at once (each on its own session, so no head contention, and no
+    agent turn triggered): with both locks, eight clients cannot go much faster than one."""
+    results: dict[str, Any] = {}
+    headers = {"authorization": f"Bearer {stack.secret_key}"}
+    for clients in (1, 8):
+        chats = [f"bench-throughput-{clients}-{c}" for c in range(clients)]
+        with httpx.Client(base_url=stack.base_url, timeout=60) as http:
+            for chat in chats:
+                create_chat(http, stack.secret_key, chat)
+
+        def send(chat: str) -> None:
+            with httpx.Client(base_url=stack.base_url, timeout=60) as http:
+                for i in range(per_client):
+                    response = http.post(
+                        f"/realtime/v1/sessions/{chat}/out/append",
+                        content='{"type":"data-bench"}',
+                        headers={**headers, "x-part-id": f"t{i}"},
+                    )
+                    assert response.status_code == 200
+
+        threads = [threading.Thread(target=send, args=(chat,)) for chat in chats]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+        results[f"clients_{clients}"] = {
+            "appends": clients * per_client,
+            "appends_per_second": round(clients * per_client / elapsed, 1),
+        }
+    return results
+
+
+def bench_journal_cost(n: int = 300) -> dict[str, float]:
+    """PutItem per second on the embedded DynamoDB alone, in memory vs. journaled (one fsync each)."""
+    import boto3
+
+    from agent_sessions.local.dynamodb import EmbeddedDynamoDB
+
+    results = {}
+    with tempfile.TemporaryDirectory() as state:
+        for name, state_dir in (("in_memory", None), ("journaled", Path(state))):
+            endpoint = EmbeddedDynamoDB(state_dir=state_dir)
+            endpoint.start()
+            try:
+                db = boto3.client(
+                    "dynamodb",
+                    endpoint_url=endpoint.url,
+                    region_name="us-east-1",
+                    aws_access_key_id="local",
+                    aws_secret_access_key="local",
+                )
+                db.create_table(
+                    TableName=f"bench-{name}",
+                    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                    BillingMode="PAY_PER_REQUEST",
+                )
+                started = time.perf_counter()
+                for i in range(n):
+                    db.put_item(TableName=f"bench-{name}", Item={"pk": {"S": str(i)}, "v": {"S": "x" * 200}})
+                results[f"{name}_puts_per_second"] = round(n / (time.perf_counter() - started), 1)
+            finally:
+                endpoint.stop()
+    return results
+
+
 def bench_delivery(
     stack: LocalStack, http: httpx.Client, n: int = 200, rate: float = 50.0
 ) -> dict[str, float]:
@@ -415,9 +485,10 @@ def main() -> int:
                     "machine": {
                         "python": platform.python_version(),
                         "cpus": os.cpu_count(),
-                        "backend": "moto server",
+                        "backend": "moto server, one request at a time, journaled",
                     },
                     "append_latency_ms": bench_append(http, stack.secret_key),
+                    "local_append_throughput": bench_append_throughput(stack),
                     "agent_write_to_client_receive_ms": bench_delivery(stack, http),
                     "dynamodb_per_turn": bench_turn(stack, http, counter),
                     "history_write_per_turn": bench_history(),
@@ -431,6 +502,8 @@ def main() -> int:
                 }
         finally:
             stack.stop()
+    # After the stack: a journaled endpoint empties moto's (process-wide) DynamoDB backend at start.
+    results["local_dynamodb"] = bench_journal_cost()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))

@@ -11,12 +11,19 @@ from agent_sessions.local.stack import LocalStack
 from agent_sessions.worker import load_agents
 
 
+def _data_line(stack: LocalStack) -> str:
+    if stack.data_path is None:
+        return "kept by the DynamoDB endpoint above"
+    return f"{stack.data_path} (kept across restarts; delete it while stopped to start empty)"
+
+
 def announce(stack: LocalStack) -> None:
     print(
         "agent-sessions local stack\n"
         f"  URL:        {stack.base_url}\n"
         f"  Secret key: {stack.secret_key}\n"
         f"  DynamoDB:   {stack.dynamodb_url}\n"
+        f"  Data:       {_data_line(stack)}\n"
         f"  Agents:     {', '.join(load_agents())}\n"
         "Chat in a terminal: .venv/bin/agent-sessions chat demo-chat   (web chat: open the URL)\n"
         "Ctrl-C stops it.",

@@ -70,13 +70,18 @@ class LocalStack:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def data_path(self) -> Path | None:
+        """Where the embedded DynamoDB keeps its data (None with an external endpoint)."""
+        return self._dynamodb.data_path if self._dynamodb is not None else None
+
     def prepare(self) -> None:
         """Everything but the HTTP server: endpoint, settings, tables, keys, launcher."""
         self._saved_environ = {name: os.environ.get(name) for name in _FAKE_AWS}
         for name, value in _FAKE_AWS.items():
             os.environ.setdefault(name, value)
         if not self.dynamodb_url:
-            self._dynamodb = EmbeddedDynamoDB()
+            self._dynamodb = EmbeddedDynamoDB(state_dir=self.state_dir)
             self._dynamodb.start()
             self.dynamodb_url = self._dynamodb.url
         overrides = {
