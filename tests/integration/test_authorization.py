@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 from starlette.testclient import TestClient
 
@@ -14,7 +17,7 @@ from agent_sessions import auth, streams, tokens
 from agent_sessions.http import stream
 from agent_sessions.http.realtime_app import create_app
 from tests.integration.conftest import Api, ApiResponse, create_body
-from tests.support import ENV
+from tests.support import ENV, OTHER_ENV
 
 
 @pytest.fixture
@@ -25,8 +28,12 @@ def url(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
         yield client
 
 
-def url_call(client: TestClient, method: str, path: str, token: str, body: str | None = None) -> ApiResponse:
-    headers = {"authorization": f"Bearer {token}", "timeout-seconds": "1", "content-type": "application/json"}
+def url_call(client: TestClient, method: str, path: str, token: str | None, body: Any = None) -> ApiResponse:
+    headers = {"timeout-seconds": "1", "content-type": "application/json"}
+    if token is not None:
+        headers["authorization"] = f"Bearer {token}"
+    if body is not None and not isinstance(body, str):
+        body = json.dumps(body)
     response = client.request(method, path, headers=headers, content=body)
     try:
         parsed = response.json()
@@ -172,3 +179,245 @@ def test_a_pat_from_a_backend_far_ahead_is_refused_with_a_reason(api: Api, creat
     pat = skewed_pat(tokens.CLOCK_LEEWAY_SECONDS + 30, ["write:sessions:chat-1"])
     response = api("POST", "/realtime/v1/sessions/chat-1/in/append", body="x", token=pat)
     assert response.status == 401 and "clock" in response.body["error"]
+
+
+# -- the token matrix: every route, every kind of credential -----------------------------------
+
+RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "token-matrix.json"
+FORMS = ("externalId", "friendlyId")
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    via: str
+    method: str
+    path: str
+    body: Any = None
+    authorized: int = 200
+    """What an authorized call answers; 400 where a body invalid after authorization keeps it harmless."""
+
+
+MATRIX_ROUTES = [
+    # Its own externalId, so that another environment's create does not make a `chat-1` of its own.
+    Route("create", "api", "POST", "/api/v1/sessions", create_body("matrix-create")),
+    Route("list", "api", "GET", "/api/v1/sessions"),
+    Route("retrieve", "api", "GET", "/api/v1/sessions/{key}"),
+    Route("update", "api", "PATCH", "/api/v1/sessions/{key}", {"tags": []}),
+    Route("close", "api", "POST", "/api/v1/sessions/{key}/close", {"reason": "x" * 300}, authorized=400),
+    Route("end-and-continue", "api", "POST", "/api/v1/sessions/{key}/end-and-continue", {}, authorized=400),
+    Route("runs", "api", "GET", "/api/v1/sessions/{key}/runs"),
+    Route("records-in", "api", "GET", "/realtime/v1/sessions/{key}/in/records"),
+    Route("records-out", "api", "GET", "/realtime/v1/sessions/{key}/out/records"),
+    Route("append-in", "api", "POST", "/realtime/v1/sessions/{key}/in/append", "x"),
+    Route("append-out", "api", "POST", "/realtime/v1/sessions/{key}/out/append", "x"),
+    Route("url-append-in", "url", "POST", "/realtime/v1/sessions/{key}/in/append", "x"),
+    Route("url-append-out", "url", "POST", "/realtime/v1/sessions/{key}/out/append", "x"),
+    Route("sse-in", "url", "GET", "/realtime/v1/sessions/{key}/in"),
+    Route("sse-out", "url", "GET", "/realtime/v1/sessions/{key}/out"),
+    Route("head-in", "url", "HEAD", "/realtime/v1/sessions/{key}/in"),
+    Route("head-out", "url", "HEAD", "/realtime/v1/sessions/{key}/out"),
+]
+READ_OUT = {"records-out", "sse-out", "head-out"}
+READ = {"retrieve", "runs"} | READ_OUT
+WRITE = {"append-in", "url-append-in", "end-and-continue"}
+ADMIN = {"update", "close"}
+SECRET_ONLY = {"records-in", "sse-in", "head-in", "append-out", "url-append-out"}
+
+
+def on(names: set[str], forms: tuple[str, ...] = FORMS) -> set[str]:
+    return {f"{name}@{form}" for name in names for form in forms}
+
+
+EVERYTHING = {"create", "list"} | on(READ | WRITE | ADMIN | SECRET_ONLY)
+PAT_EVERYTHING = {"create", "list"} | on(READ | WRITE | ADMIN)
+
+
+def raw_jwt(header: dict[str, Any], claims: dict[str, Any], key: str = ENV.secret_key) -> str:
+    """A JWT with any header, HMAC-SHA256 signed, so that only the header is wrong."""
+    import base64
+    import hashlib
+    import hmac
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
+    signature = hmac.new(key.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(signature)}"
+
+
+def token_cases(friendly_id: str, run_id: str) -> list[tuple[str, str | None, set[str]]]:
+    """(case, credential, the routes it must be accepted on); refused everywhere else."""
+    now = int(time.time())
+    leeway = tokens.CLOCK_LEEWAY_SECONDS
+    admin_claims = {
+        **auth.claims_for(ENV),
+        "scopes": ["admin"],
+        "iss": auth.ISSUER,
+        "aud": auth.AUDIENCE,
+        "iat": now,
+        "exp": now + 600,
+    }
+
+    def pat(scopes: list[str], env: Any = ENV, **times: int) -> str:
+        iat, exp = times.get("iat", now), times.get("exp", now + 600)
+        claims = {**auth.claims_for(env), **({"nbf": times["nbf"]} if "nbf" in times else {})}
+        return tokens.sign(env.secret_key, claims, scopes, exp=exp, iat=iat)
+
+    def forged(**changes: Any) -> str:
+        claims = {k: v for k, v in {**admin_claims, **changes}.items() if v is not None}
+        return jwt.encode(claims, ENV.secret_key, algorithm="HS256", headers={"typ": None})
+
+    session_scopes = ["read:sessions:chat-1", "write:sessions:chat-1"]
+    valid_admin = forged()
+    header, _, signature = valid_admin.split(".")
+    cases: list[tuple[str, str | None, set[str]]] = [
+        ("secret key", ENV.secret_key, EVERYTHING),
+        ("session PAT on the externalId", auth.session_token(ENV, "chat-1", 600), on(READ | WRITE)),
+        ("session PAT on the friendlyId", auth.session_token(ENV, friendly_id, 600), on(READ | WRITE)),
+        ("turn token", auth.turn_token(ENV, "chat-1", run_id, 600), on(READ | WRITE)),
+        ("read only", pat(["read:sessions:chat-1"]), on(READ)),
+        ("read only, friendlyId", pat([f"read:sessions:{friendly_id}"]), on(READ)),
+        ("reserved suffix :out", pat(["read:sessions:chat-1:out"]), on(READ_OUT)),
+        ("reserved suffix :out, friendlyId", pat([f"read:sessions:{friendly_id}:out"]), on(READ_OUT)),
+        ("reserved suffix :in", pat(["write:sessions:chat-1:in"]), on({"append-in", "url-append-in"})),
+        ("write :out suffix", pat(["write:sessions:chat-1:out"]), set()),
+        ("read :in suffix", pat(["read:sessions:chat-1:in"]), set()),
+        (
+            "admin on the externalId",
+            pat(["admin:sessions:chat-1"]),
+            on(READ | WRITE) | on(ADMIN, ("externalId",)),
+        ),
+        (
+            "admin on the friendlyId",
+            pat([f"admin:sessions:{friendly_id}"]),
+            on(READ | WRITE) | on(ADMIN, ("friendlyId",)),
+        ),
+        ("read:sessions", pat(["read:sessions"]), on(READ) | {"list"}),
+        ("write:sessions", pat(["write:sessions"]), on(WRITE) | {"create"}),
+        ("read:all", pat(["read:all"]), on(READ) | {"list"}),
+        ("write:all", pat(["write:all"]), on(WRITE) | {"create"}),
+        ("admin:sessions", pat(["admin:sessions"]), PAT_EVERYTHING),
+        ("admin", pat(["admin"]), PAT_EVERYTHING),
+        ("*:all", pat(["*:all"]), PAT_EVERYTHING),
+        ("write:tasks:demo-chat", pat(["write:tasks:demo-chat"]), {"create"}),
+        ("write:tasks", pat(["write:tasks"]), {"create"}),
+        ("read:tasks", pat(["read:tasks"]), {"list"}),
+        ("write:tasks of another task", pat(["write:tasks:other-task"]), set()),
+        ("another session's PAT", auth.session_token(ENV, "chat-2", 600), set()),
+        ("another session's friendlyId", pat(["read:sessions:session_" + "q" * 25]), set()),
+        (
+            "trigger token",
+            auth.mint_public_token(ENV, ["trigger:tasks:demo-chat"], ttl_seconds=600, one_time_use=True),
+            set(),
+        ),
+        (
+            "run token scopes (x-trigger-jwt)",
+            pat([f"read:runs:{run_id}", f"write:inputStreams:{run_id}"]),
+            set(),
+        ),
+        ("no scopes", pat([]), set()),
+        ("iat ahead within the leeway", pat(session_scopes, iat=now + 5, exp=now + 900), on(READ | WRITE)),
+        ("nbf ahead within the leeway", pat(session_scopes, nbf=now + 5), on(READ | WRITE)),
+        ("expired within the leeway", pat(session_scopes, iat=now - 600, exp=now - 5), on(READ | WRITE)),
+        ("iat ahead beyond the leeway", pat(["admin"], iat=now + leeway + 60, exp=now + 900), set()),
+        ("nbf ahead beyond the leeway", pat(["admin"], nbf=now + leeway + 60), set()),
+        ("expired", pat(["admin"], iat=now - 900, exp=now - leeway - 60), set()),
+        ("alg none", jwt.encode(admin_claims, None, algorithm="none"), set()),
+        ("HS384", jwt.encode(admin_claims, ENV.secret_key, algorithm="HS384"), set()),
+        ("HS512", jwt.encode(admin_claims, ENV.secret_key, algorithm="HS512"), set()),
+        ("RS256 header", raw_jwt({"alg": "RS256"}, admin_claims), set()),
+        ("no alg header", raw_jwt({"typ": "JWT"}, admin_claims), set()),
+        ("wrong key", jwt.encode(admin_claims, OTHER_ENV.secret_key, algorithm="HS256"), set()),
+        ("tampered payload", f"{header}.{forged(scopes=['admin', 'x']).split('.')[1]}.{signature}", set()),
+        ("wrong aud", forged(aud="https://elsewhere"), set()),
+        ("wrong iss", forged(iss="https://evil"), set()),
+        ("no aud", forged(aud=None), set()),
+        ("no iss", forged(iss=None), set()),
+        ("no exp", forged(exp=None), set()),
+        ("no iat", forged(iat=None), set()),
+        ("not public", forged(pub=False), set()),
+        ("no pub", forged(pub=None), set()),
+        ("scopes a string", forged(scopes="admin"), set()),
+        ("scopes with a number", forged(scopes=["admin", 1]), set()),
+        ("unknown sub", forged(sub="env_nope"), set()),
+        ("no sub", forged(sub=None), set()),
+        ("garbage", "not.a.jwt", set()),
+        ("empty bearer", "", set()),
+        ("no credential", None, set()),
+        ("unknown secret key", "tr_dev_" + "x" * 24, set()),
+        # Another environment acts in its own environment: it may create and list there, nothing more.
+        ("another environment's PAT", pat(["admin"], env=OTHER_ENV), {"create", "list"}),
+        ("another environment's secret key", OTHER_ENV.secret_key, {"create", "list"}),
+    ]
+    cases += [
+        (f"scope {text!r}", pat([text]), set())
+        for text in (
+            "read:sessions:chat-1,chat-2",
+            "write:sessions:chat-1,write:sessions:chat-1",
+            "read:sessions:*",
+            "write:sessions:*",
+            "*:sessions:chat-1",
+            "write:*:chat-1",
+            "write:sessions:chat-1:",
+            "write:sessions:chat-",
+            "write:sessions:chat-1 ",
+            "WRITE:sessions:chat-1",
+            "write:Sessions:chat-1",
+            "write:sessions:chat-1:channels:x",
+            "write:sessions:chat-1:channels:x:in",
+            "read:sessions::out",
+            "read",
+            "write",
+            "admin:",
+            ":all",
+            "*",
+        )
+    ]
+    return cases
+
+
+def test_token_matrix(api: Api, url: TestClient, created: dict[str, Any]) -> None:
+    """accepted-when-it-must-not = 0 and refused-when-it-must-be-accepted = 0; counts to bench/results."""
+    api("POST", "/api/v1/sessions", body=create_body("chat-2"), token=ENV.secret_key)
+    keys = {"externalId": "chat-1", "friendlyId": created["id"]}
+    tried, wrong_accepts, wrong_refusals, unexpected = 0, [], [], []
+    cases = token_cases(created["id"], created["runId"])
+    for case, credential, must_accept in cases:
+        for route in MATRIX_ROUTES:
+            for form in FORMS if "{key}" in route.path else ("",):
+                where = f"{route.name}@{form}" if form else route.name
+                path = route.path.format(key=keys[form]) if form else route.path
+                if route.via == "api":
+                    status = api(route.method, path, body=route.body, token=credential).status
+                else:
+                    status = url_call(url, route.method, path, credential, route.body).status
+                tried += 1
+                accepted = 200 <= status < 300 or status == route.authorized
+                refused = status in (401, 403, 404)
+                if not (accepted or refused):
+                    unexpected.append(f"{case} on {where}: {status}")
+                elif accepted and where not in must_accept:
+                    wrong_accepts.append(f"{case} on {where}: {status}")
+                elif refused and where in must_accept:
+                    wrong_refusals.append(f"{case} on {where}: {status}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "credentials": len(cases),
+                "routes": len(MATRIX_ROUTES),
+                "cases": tried,
+                "wrong_accepts": len(wrong_accepts),
+                "wrong_refusals": len(wrong_refusals),
+                "unexpected_statuses": len(unexpected),
+                "examples": (wrong_accepts + wrong_refusals + unexpected)[:20],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    assert not wrong_accepts, wrong_accepts
+    assert not wrong_refusals, wrong_refusals
+    assert not unexpected, unexpected
