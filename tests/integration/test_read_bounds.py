@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from agent_sessions import store, streams
+from agent_sessions import sessions, store, streams, worker
 from agent_sessions.config import get_settings, reset_settings
 from agent_sessions.http.stream import follow
 from tests.integration.conftest import Api
@@ -195,3 +195,32 @@ def test_a_sparse_filter_pages_through_every_match_once(api: Api, monkeypatch: p
     ids, examined = _list_all(api, {"filter[type]": "rare", "page[size]": "2"})
     assert ids == expected
     assert max(examined) <= 30, examined
+
+
+# ---------------------------------------------------------------- the worker's `.in` reads
+
+
+def test_the_worker_reads_a_backlog_of_input_a_bounded_slice_at_a_time(
+    api: Api, created: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """200 near-limit inputs were one 200 MiB read in a worker."""
+    monkeypatch.setenv("AGENT_SESSIONS_READ_MAX_BYTES", "50000")
+    reset_settings()
+    token = created["publicAccessToken"]
+    texts = [f"{i}:" + "x" * 20_000 for i in range(8)]
+    for text in texts:
+        assert api("POST", "/realtime/v1/sessions/chat-1/in/append", body=text, token=token).status == 200
+    session = sessions.resolve(ENV.id, "chat-1")
+    run = store.get_run(created["runId"])
+    assert run is not None
+    ctx = worker.RunContext(session, run, ENV, _Clock(), cast(Any, None))
+    slices = []
+    while polled := ctx.poll_input():
+        slices.append([r.chunk for r in polled])
+    assert [chunk for piece in slices for chunk in piece] == texts
+    assert max(len(piece) for piece in slices) <= 3, [len(p) for p in slices]
+
+
+class _Clock:
+    def get_remaining_time_in_millis(self) -> int:
+        return 15 * 60_000

@@ -98,6 +98,7 @@ class RunContext:
         self._lambda_context = lambda_context
         self._margin_ms = settings.worker_deadline_margin_ms
         self._token_ttl = settings.session_token_ttl_seconds
+        self._read_bytes = settings.read_max_bytes
         self._backoff = streams.PollBackoff(settings.sse_poll_min_seconds, settings.sse_poll_max_seconds)
         last = streams.last_turn_complete(self.session_id)
         answered = streams.header(last, "session-in-event-id") if last else None
@@ -112,8 +113,9 @@ class RunContext:
         return self._lambda_context.get_remaining_time_in_millis() < self._margin_ms
 
     def poll_input(self) -> list[InputRecord]:
-        """Records after the cursor, without waiting."""
-        records = streams.read_after(self.session_id, "in", self.cursor)
+        """Records after the cursor, without waiting: about `read_max_bytes` at a time (or one
+        larger record), so a backlog of near-limit inputs never has to fit in memory at once."""
+        records = streams.read_after(self.session_id, "in", self.cursor, max_bytes=self._read_bytes)
         if records:
             self.cursor = records[-1].seq
         return [InputRecord(r.seq, envelope_data(r.body)) for r in records]
@@ -122,7 +124,7 @@ class RunContext:
         """Records after the cursor, without consuming them."""
         return [
             InputRecord(r.seq, envelope_data(r.body))
-            for r in streams.read_after(self.session_id, "in", self.cursor)
+            for r in streams.read_after(self.session_id, "in", self.cursor, max_bytes=self._read_bytes)
         ]
 
     def wait_input(self, timeout: float) -> list[InputRecord]:
