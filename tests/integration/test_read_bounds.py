@@ -224,3 +224,24 @@ def test_the_worker_reads_a_backlog_of_input_a_bounded_slice_at_a_time(
 class _Clock:
     def get_remaining_time_in_millis(self) -> int:
         return 15 * 60_000
+
+
+def test_a_sparse_filter_walks_back_with_page_before_under_the_same_bound(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENT_SESSIONS_LIST_MAX_EXAMINED", "30")
+    reset_settings()
+    all_ids = _sessions(130, rare_type="rare")
+    before = sessions._cursor_of(sessions.resolve(ENV.id, all_ids[0]))  # from the oldest, toward newer
+    seen: list[str] = []
+    for _ in range(100):
+        query = {"filter[type]": "rare", "page[size]": "1", "page[before]": before}
+        with count_dynamodb_calls() as calls:
+            back = api("GET", "/api/v1/sessions", query=query, token=ENV.secret_key)
+        assert back.status == 200, back.body
+        assert sum(int(p["Limit"]) for name, p in calls.calls if name == "Query") <= 30
+        seen += [s["id"] for s in back.body["data"]]
+        if "previous" not in back.body["pagination"]:
+            break
+        before = back.body["pagination"]["previous"]
+    assert seen == [sid for i, sid in enumerate(all_ids) if i % 40 == 0 and i > 0]
