@@ -202,6 +202,8 @@ MATRIX_ROUTES = [
     # Its own externalId, so that another environment's create does not make a `chat-1` of its own.
     Route("create", "api", "POST", "/api/v1/sessions", create_body("matrix-create")),
     Route("list", "api", "GET", "/api/v1/sessions"),
+    Route("jwt-claims", "api", "POST", "/api/v1/auth/jwt/claims"),
+    Route("public-tokens", "api", "POST", "/api/v1/auth/public-tokens", {"scopes": ["read:sessions:x"]}),
     Route("retrieve", "api", "GET", "/api/v1/sessions/{key}"),
     Route("update", "api", "PATCH", "/api/v1/sessions/{key}", {"tags": []}),
     Route("close", "api", "POST", "/api/v1/sessions/{key}/close", {"reason": "x" * 300}, authorized=400),
@@ -229,7 +231,8 @@ def on(names: set[str], forms: tuple[str, ...] = FORMS) -> set[str]:
     return {f"{name}@{form}" for name in names for form in forms}
 
 
-EVERYTHING = {"create", "list"} | on(READ | WRITE | ADMIN | SECRET_ONLY)
+MINT = {"jwt-claims", "public-tokens"}
+EVERYTHING = {"create", "list"} | MINT | on(READ | WRITE | ADMIN | SECRET_ONLY)
 PAT_EVERYTHING = {"create", "list"} | on(READ | WRITE | ADMIN)
 
 
@@ -347,9 +350,9 @@ def token_cases(friendly_id: str, run_id: str) -> list[tuple[str, str | None, se
         ("empty bearer", "", set()),
         ("no credential", None, set()),
         ("unknown secret key", "tr_dev_" + "x" * 24, set()),
-        # Another environment acts in its own environment: it may create and list there, nothing more.
+        # Another environment acts in its own environment: create, list (and mint, with its key) there.
         ("another environment's PAT", pat(["admin"], env=OTHER_ENV), {"create", "list"}),
-        ("another environment's secret key", OTHER_ENV.secret_key, {"create", "list"}),
+        ("another environment's secret key", OTHER_ENV.secret_key, {"create", "list"} | MINT),
     ]
     cases += [
         (f"scope {text!r}", pat([text]), set())
@@ -379,20 +382,24 @@ def token_cases(friendly_id: str, run_id: str) -> list[tuple[str, str | None, se
 
 
 def test_token_matrix(api: Api, url: TestClient, created: dict[str, Any]) -> None:
-    """accepted-when-it-must-not = 0 and refused-when-it-must-be-accepted = 0; counts to bench/results."""
+    """accepted-when-it-must-not = 0, refused-when-it-must-be-accepted = 0, and a refused credential
+    answered the same for a missing session as for the existing one; counts to bench/results."""
     api("POST", "/api/v1/sessions", body=create_body("chat-2"), token=ENV.secret_key)
-    keys = {"externalId": "chat-1", "friendlyId": created["id"]}
-    tried, wrong_accepts, wrong_refusals, unexpected = 0, [], [], []
+    keys = {"externalId": "chat-1", "friendlyId": created["id"], "missing": "no-such-chat"}
+
+    def call(route: Route, form: str, credential: str | None) -> int:
+        path = route.path.format(key=keys[form]) if form else route.path
+        if route.via == "api":
+            return api(route.method, path, body=route.body, token=credential).status
+        return url_call(url, route.method, path, credential, route.body).status
+
+    tried, wrong_accepts, wrong_refusals, unexpected, leaks = 0, [], [], [], []
     cases = token_cases(created["id"], created["runId"])
     for case, credential, must_accept in cases:
         for route in MATRIX_ROUTES:
             for form in FORMS if "{key}" in route.path else ("",):
                 where = f"{route.name}@{form}" if form else route.name
-                path = route.path.format(key=keys[form]) if form else route.path
-                if route.via == "api":
-                    status = api(route.method, path, body=route.body, token=credential).status
-                else:
-                    status = url_call(url, route.method, path, credential, route.body).status
+                status = call(route, form, credential)
                 tried += 1
                 accepted = 200 <= status < 300 or status == route.authorized
                 refused = status in (401, 403, 404)
@@ -402,6 +409,11 @@ def test_token_matrix(api: Api, url: TestClient, created: dict[str, Any]) -> Non
                     wrong_accepts.append(f"{case} on {where}: {status}")
                 elif refused and where in must_accept:
                     wrong_refusals.append(f"{case} on {where}: {status}")
+                elif refused and form == "externalId":
+                    missing = call(route, "missing", credential)
+                    tried += 1
+                    if missing != status:
+                        leaks.append(f"{case} on {route.name}: {status} existing, {missing} missing")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
         json.dumps(
@@ -411,8 +423,9 @@ def test_token_matrix(api: Api, url: TestClient, created: dict[str, Any]) -> Non
                 "cases": tried,
                 "wrong_accepts": len(wrong_accepts),
                 "wrong_refusals": len(wrong_refusals),
+                "existence_leaks": len(leaks),
                 "unexpected_statuses": len(unexpected),
-                "examples": (wrong_accepts + wrong_refusals + unexpected)[:20],
+                "examples": (wrong_accepts + wrong_refusals + leaks + unexpected)[:20],
             },
             indent=2,
         )
@@ -420,4 +433,5 @@ def test_token_matrix(api: Api, url: TestClient, created: dict[str, Any]) -> Non
     )
     assert not wrong_accepts, wrong_accepts
     assert not wrong_refusals, wrong_refusals
+    assert not leaks, leaks
     assert not unexpected, unexpected
