@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from agent_sessions import store
 from agent_sessions.local.stack import LocalStack
 from tests.support import SseRead, read_sse
 
@@ -94,3 +95,8 @@ def wait_for(predicate: Any, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.05)
+
+
+def run_status(run_id: str) -> store.RunStatus | None:
+    run = store.get_run(run_id)
+    return run.status if run is not None else None

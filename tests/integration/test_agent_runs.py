@@ -8,7 +8,7 @@ import time
 from agent_sessions import auth, runs, store, worker
 from agent_sessions.demo_chat import reply_for
 from agent_sessions.local.stack import LocalStack
-from tests.integration.localstack import Chat, text_of, wait_for
+from tests.integration.localstack import Chat, run_status, text_of, wait_for
 from tests.support import read_sse
 
 _crashes: dict[str, int] = {}
@@ -117,7 +117,7 @@ def test_idle_run_suspends_and_the_next_append_resumes_it(stack: LocalStack) -> 
     chat = Chat(stack, "suspender", idleTimeoutInSeconds=1)
     first = chat.turn("one")
     run_id = chat.created["runId"]
-    wait_for(lambda: (store.get_run(run_id) or store.RunModel()).status == runs.WAITING, timeout=5)
+    wait_for(lambda: run_status(run_id) == runs.WAITING, timeout=5)
     assert store.get_run(run_id).task_token  # type: ignore[union-attr]
     second = chat.turn("two", after=first)
     assert "two" in text_of(second.records)
@@ -129,7 +129,7 @@ def test_suspend_timeout_expires_the_run_and_the_next_append_continues(stack: Lo
     chat = Chat(stack, "expirer", idleTimeoutInSeconds=1)
     first = chat.turn("one")
     run_id = chat.created["runId"]
-    wait_for(lambda: (store.get_run(run_id) or store.RunModel()).status == runs.EXPIRED, timeout=8)
+    wait_for(lambda: run_status(run_id) == runs.EXPIRED, timeout=8)
     second = chat.turn("two", after=first)
     assert "two" in text_of(second.records) and "one" not in text_of(second.records)
     assert [r["reason"] for r in chat.runs()] == ["initial", "continuation"]
@@ -146,7 +146,7 @@ def test_a_crashing_attempt_is_retried_up_to_max_attempts(stack: LocalStack) -> 
 def test_exhausted_attempts_fail_the_run_and_the_next_append_continues(stack: LocalStack) -> None:
     chat = Chat(stack, "crashy-once-only", task="crash-once", maxAttempts=1)
     run_id = chat.created["runId"]
-    wait_for(lambda: (store.get_run(run_id) or store.RunModel()).status == runs.FAILED, timeout=5)
+    wait_for(lambda: run_status(run_id) == runs.FAILED, timeout=5)
     read = chat.turn("after failure")
     assert "after failure" in text_of(read.records)
     failure = next(r for r in read.records if r.chunk and r.chunk["type"] == "error")
@@ -172,7 +172,7 @@ def test_external_close_ends_the_run_and_readers(stack: LocalStack) -> None:
     )
     assert tail.records[-1].header("session-closed-reason") == "bye"
     run_id = chat.created["runId"]
-    wait_for(lambda: (store.get_run(run_id) or store.RunModel()).status == runs.COMPLETED, timeout=5)
+    wait_for(lambda: run_status(run_id) == runs.COMPLETED, timeout=5)
     refused = chat.http.post(
         f"/realtime/v1/sessions/{chat.chat_id}/in/append",
         content="x",

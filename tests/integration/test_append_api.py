@@ -96,7 +96,7 @@ def test_out_append_requires_a_secret_key(api: Api, created: dict[str, Any]) -> 
 def test_append_to_a_dead_run_starts_exactly_one_continuation(
     api: Api, created: dict[str, Any], aws: Any
 ) -> None:
-    store.update_run(created["runId"], [store.RunModel.status.set("COMPLETED")])
+    store.complete_run(created["runId"])
     pat = created["publicAccessToken"]
     api("POST", IN, body=MESSAGE, token=pat, headers={"x-part-id": "a"})
     api("POST", IN, body=MESSAGE, token=pat, headers={"x-part-id": "b"})
@@ -122,7 +122,7 @@ def test_live_run_append_costs_at_most_three_dynamodb_requests(api: Api, created
 @pytest.mark.parametrize("operation", ["GetItem", "Query"])
 def test_decisions_read_strongly_consistent(api: Api, created: dict[str, Any], operation: str) -> None:
     pat = created["publicAccessToken"]
-    store.update_run(created["runId"], [store.RunModel.status.set("COMPLETED")])
+    store.complete_run(created["runId"])
     with count_dynamodb_calls() as calls:
         api("POST", IN, body=MESSAGE, token=pat, headers={"x-part-id": "x"})
         api("POST", IN, body=MESSAGE, token=pat, headers={"x-part-id": "x"})

@@ -83,7 +83,7 @@ def test_reader_resumes_mid_page(created: dict[str, Any]) -> None:
 def test_seq_never_resets_across_runs(api: Api, created: dict[str, Any]) -> None:
     pat = created["publicAccessToken"]
     api("POST", IN, body="a", token=pat)
-    store.update_run(created["runId"], [store.RunModel.status.set(runs.COMPLETED)])
+    store.complete_run(created["runId"])
     assert api("POST", IN, body="b", token=pat).body["seq"] == 1
     assert session().current_run_id != created["runId"]
 
@@ -107,7 +107,7 @@ def test_cas_on_a_missing_session_does_not_upsert(aws: Any) -> None:
 
 
 def test_loser_of_the_claim_cancels_its_run_and_adopts_the_winner(created: dict[str, Any], aws: Any) -> None:
-    store.update_run(created["runId"], [store.RunModel.status.set(runs.COMPLETED)])
+    store.complete_run(created["runId"])
     stale = session()
     winner = runs.ensure_live_run(session(), "continuation")
     loser = runs.ensure_live_run(stale, "continuation")
@@ -123,7 +123,7 @@ def test_loser_of_the_claim_cancels_its_run_and_adopts_the_winner(created: dict[
 def test_concurrent_appends_to_a_dead_session_start_one_continuation(
     created: dict[str, Any], aws: Any
 ) -> None:
-    store.update_run(created["runId"], [store.RunModel.status.set(runs.COMPLETED)])
+    store.complete_run(created["runId"])
     snapshots = [session() for _ in range(4)]
     for i, snap in enumerate(snapshots):
         sessions.append(snap, "in", f"m{i}", f"p{i}")
@@ -133,7 +133,7 @@ def test_concurrent_appends_to_a_dead_session_start_one_continuation(
 def test_concurrent_appends_race_threads(created: dict[str, Any], aws: Any) -> None:
     """Extra only (the test above is the proof): real interleavings on in-process moto, which the
     `aws` fixture serializes, so the claim's compare-and-swap holds as on DynamoDB."""
-    store.update_run(created["runId"], [store.RunModel.status.set(runs.COMPLETED)])
+    store.complete_run(created["runId"])
     errors: list[BaseException] = []
 
     def send(i: int) -> None:

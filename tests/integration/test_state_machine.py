@@ -60,7 +60,15 @@ def status(name: str) -> str:
 
 
 def new_run(run_id: str) -> None:
-    store.put_run(store.RunModel(*store.run_key(run_id), run_id=run_id, status="QUEUED"))
+    store.create_run(
+        run_id=run_id,
+        session_id="session_x",
+        session_pk="env#session_x",
+        payload={},
+        reason="initial",
+        previous_run_id=None,
+        lease_until=store.epoch() + 60,
+    )
 
 
 def start(client: Any, arn: str, run_id: str, max_attempts: int = 1) -> str:
@@ -122,8 +130,8 @@ def test_waiting_parks_the_token_and_an_append_resumes_it(sfn: Any) -> None:
     execution = start(sfn, arn, "run_wait")
     token = wait_for_token("run_wait")
     assert store.get_run("run_wait").status == "WAITING"  # type: ignore[union-attr]
-    old = store.signal_run_input("run_wait", 3)
-    assert old is not None and old["task_token"] == token
+    old = store.signal_input("run_wait", 3)
+    assert old is not None and old.task_token == token
     launchers.StepFunctionsLauncher(arn, client=sfn).resume(token)
     assert wait_done(sfn, execution)["status"] == "SUCCEEDED"
     assert invocations(sfn, execution) == 2
@@ -132,7 +140,7 @@ def test_waiting_parks_the_token_and_an_append_resumes_it(sfn: Any) -> None:
 def test_input_that_arrives_before_the_park_skips_the_wait(sfn: Any) -> None:
     script(status("waiting"), status("done"))
     new_run("run_race")
-    store.signal_run_input("run_race", 0)
+    store.signal_input("run_race", 0)
     execution = launchers.StepFunctionsLauncher(machine(sfn), client=sfn).start(
         run_id="run_race", session_id="session_x", max_attempts=1
     )

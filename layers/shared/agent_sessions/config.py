@@ -54,12 +54,27 @@ class Settings(BaseSettings):
     part_id_ttl_seconds: int = 24 * 3600
     session_token_ttl_seconds: int = 3600
     run_suspend_timeout_seconds: int = 3600
+    """Must match the state machine's WaitForInput `TimeoutSeconds`."""
     idle_timeout_default_seconds: int = Field(default=30, ge=1)
     """Warm wait after a turn when the session's triggerConfig sets none."""
     idle_timeout_max_seconds: int = Field(default=3600, ge=1)
     """Cap on `triggerConfig.idleTimeoutInSeconds` (what a session may ask is clamped to 1..this)."""
     max_attempts_limit: int = Field(default=3, ge=1)
     """Cap on `triggerConfig.maxAttempts` (attempts per run, each up to one Lambda invocation chain)."""
+    run_lease_seconds: float = 30.0
+    """Lease of an EXECUTING run; the worker's heartbeat renews it every third of this."""
+    run_launch_grace_seconds: float = 60.0
+    """Lease of a QUEUED run: how long a claimed run may take to start before it is judged dead."""
+    run_suspend_margin_seconds: float = 120.0
+    """A WAITING run's lease is its park time + the suspend timeout + this."""
+    run_lease_leeway_seconds: float = 5.0
+    """Clock skew allowed when judging a lease expired."""
+    recovery_sweep_seconds: float = 5.0
+    """Interval of the local stack's recovery sweep (on AWS, the schedule in template.yaml)."""
+    task_identifiers: list[str] = []
+    """Task ids sessions may name (session create answers 422 for others); empty: not checked."""
+    check_tasks: bool = False
+    """Check task ids against the agents this process loads (the local stack)."""
     worker_deadline_margin_ms: int = 60_000
     agent_modules: list[str] = []
     """Modules imported by the worker so their `@agent(...)` registrations exist."""

@@ -39,7 +39,9 @@ class StepFunctionsLauncher:
         response = self.client.start_execution(
             stateMachineArn=self.state_machine_arn,
             name=run_id,
-            input=json.dumps({"runId": run_id, "sessionId": session_id, "maxAttempts": max_attempts}),
+            input=json.dumps(
+                {"runId": run_id, "sessionId": session_id, "maxAttempts": max_attempts, "generation": 0}
+            ),
         )
         return str(response["executionArn"])
 

@@ -2,18 +2,23 @@
 
 A run becomes current only through the compare-and-swap in `store.swap_current_run`. We write the
 run item first, swap, and launch only after winning: a loser never executes, so "cancel the run
-you started" is a status write rather than a race with a live agent. If the launch fails after a
-win, the run is marked FAILED and the next append starts a continuation.
+you started" is a status write rather than a race with a live agent.
+
+Liveness is a lease (`store.Run.is_alive`): a run that is not final but whose lease ran out is
+taken over (conditioned on the lease we saw, so a worker that just renewed wins) and replaced by a
+continuation through the same CAS. Any failure after a won claim marks the new run FAILED at once,
+so the next append continues; if even that write is lost, the QUEUED lease (the launch grace)
+runs out and the run is judged dead all the same.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from agent_sessions import store, trigger_limits
+from agent_sessions.config import get_settings
 from agent_sessions.errors import ConcurrencyError, NotFound, SessionClosed
 from agent_sessions.ids import new_run_id
 from agent_sessions.launchers import Launcher, get_launcher
@@ -21,11 +26,18 @@ from agent_sessions.observability import metrics
 
 logger = logging.getLogger(__name__)
 
-QUEUED, EXECUTING, WAITING = "QUEUED", "EXECUTING", "WAITING"
-COMPLETED, FAILED, EXPIRED, CANCELED = "COMPLETED", "FAILED", "EXPIRED", "CANCELED"
+RunStatus = store.RunStatus
+QUEUED, EXECUTING, WAITING = RunStatus.QUEUED, RunStatus.EXECUTING, RunStatus.WAITING
+COMPLETED, FAILED, EXPIRED, CANCELED = (
+    RunStatus.COMPLETED,
+    RunStatus.FAILED,
+    RunStatus.EXPIRED,
+    RunStatus.CANCELED,
+)
 FINAL_STATUSES = frozenset({COMPLETED, FAILED, EXPIRED, CANCELED})
 AUDIT_REASONS = ("initial", "continuation", "upgrade", "manual")
 _ENSURE_ATTEMPTS = 3
+LEASE_EXPIRED = "lease expired: no live execution"
 
 
 @dataclass(frozen=True)
@@ -58,68 +70,63 @@ def build_payload(session: store.SessionModel, previous_run_id: str | None) -> d
     return payload
 
 
+def is_alive(run: store.Run | None) -> bool:
+    """Provably alive: not final and its lease not expired (with the configured clock leeway)."""
+    if run is None:
+        return False
+    return run.is_alive(store.epoch(), get_settings().run_lease_leeway_seconds)
+
+
 def _new_run(session: store.SessionModel, reason: str, previous_run_id: str | None) -> str:
     run_id = new_run_id()
-    at = store.now()
-    store.put_run(
-        store.RunModel(
-            *store.run_key(run_id),
-            run_id=run_id,
-            session_id=session.session_id,
-            session_pk=session.pk,
-            status=QUEUED,
-            payload=build_payload(session, previous_run_id),
-            reason=reason,
-            previous_run_id=previous_run_id,
-            created_at=at,
-            updated_at=at,
-        )
+    store.create_run(
+        run_id=run_id,
+        session_id=session.session_id or "",
+        session_pk=session.pk,
+        payload=build_payload(session, previous_run_id),
+        reason=reason,
+        previous_run_id=previous_run_id,
+        lease_until=store.epoch() + get_settings().run_launch_grace_seconds,
     )
     return run_id
 
 
 def _launch(session: store.SessionModel, run_id: str, reason: str, launcher: Launcher) -> None:
-    store.put_session_run(session.session_id, run_id, reason, store.now())
-    max_attempts = trigger_limits.max_attempts(session.trigger_config)
+    """Audit and start a run whose claim we won. Any failure marks it FAILED before raising, so
+    the session is recoverable by the very next append."""
     try:
-        ref = launcher.start(run_id=run_id, session_id=session.session_id, max_attempts=max_attempts)
+        store.put_session_run(session.session_id or "", run_id, reason, store.now())
+        max_attempts = trigger_limits.max_attempts(session.trigger_config)
+        ref = launcher.start(run_id=run_id, session_id=session.session_id or "", max_attempts=max_attempts)
     except Exception:
         logger.exception("launching run failed", extra={"run_id": run_id, "session_id": session.session_id})
-        store.update_run(
-            run_id, [store.RunModel.status.set(FAILED), store.RunModel.error.set("launch failed")]
-        )
+        store.fail_run(run_id, "launch failed")
         raise
     if ref:
-        store.update_run(run_id, [store.RunModel.execution_arn.set(ref)])
+        try:
+            store.set_execution(run_id, ref)
+        except Exception:
+            logger.warning("recording the execution failed", extra={"run_id": run_id})
     metrics.add_metric(name=f"RunsStarted_{reason}", unit="Count", value=1)
 
 
 def _cancel_unlaunched(run_id: str) -> None:
-    store.update_run(
-        run_id,
-        [store.RunModel.status.set(CANCELED), store.RunModel.error.set("Lost session-run claim race")],
-    )
-
-
-def is_alive(run: Mapping[str, Any] | store.RunModel | None) -> bool:
-    if run is None:
-        return False
-    status = run.get("status") if isinstance(run, Mapping) else run.status
-    return status not in FINAL_STATUSES
+    store.cancel_run(run_id, "Lost session-run claim race")
 
 
 def ensure_live_run(
     session: store.SessionModel,
     reason: str,
     *,
-    seen: Mapping[str, Any] | store.RunModel | None = None,
+    seen: store.Run | None = None,
     probed: bool = False,
     launcher: Launcher | None = None,
 ) -> EnsureResult:
     """Return the live run, or start exactly one continuation and CAS it in.
 
     With `probed`, `seen` is the current run as the caller already read it (the append path gets
-    it as a side effect of signalling input), so it is not read again.
+    it as a side effect of signalling input), so it is not read again. A current run that is not
+    provably alive is taken over first; if it renewed its lease meanwhile, it stays.
     """
     launcher = launcher or get_launcher()
     for _ in range(_ENSURE_ATTEMPTS):
@@ -128,6 +135,8 @@ def ensure_live_run(
             if not probed:
                 seen = store.get_run(current)
             if is_alive(seen):
+                return EnsureResult(current, triggered=False, session=session)
+            if seen is not None and not seen.status.is_final and not store.take_over(seen, LEASE_EXPIRED):
                 return EnsureResult(current, triggered=False, session=session)
         run_reason = reason if current is None else "continuation"
         run_id = _new_run(session, run_reason, previous_run_id=current)
@@ -146,25 +155,26 @@ def ensure_live_run(
     raise ConcurrencyError("Could not claim a run for the session")
 
 
-def wake(session: store.SessionModel, in_seq: int, launcher: Launcher | None = None) -> dict[str, Any] | None:
+def wake(session: store.SessionModel, in_seq: int, launcher: Launcher | None = None) -> store.Run | None:
     """Flag input on the current run and resume it if it is suspended; returns the run as it was.
 
-    One write on the run item both flags the input and takes any parked task token.
+    One write on the run item both flags the input and takes any parked task token. If the resume
+    fails (the token timed out), the run is expired — only while it is still WAITING with no token
+    parked, so an execution that went back to work meanwhile keeps the run (and answers).
     """
     if session.current_run_id is None:
         return None
     launcher = launcher or get_launcher()
-    old = store.signal_run_input(session.current_run_id, in_seq)
-    token = (old or {}).get("task_token")
-    if old is not None and token and is_alive(old):
+    run_id = session.current_run_id
+    old = store.signal_input(run_id, in_seq)
+    if old is not None and old.task_token and not old.status.is_final:
         try:
-            launcher.resume(token)
+            launcher.resume(old.task_token)
         except Exception:
-            logger.warning(
-                "resume failed; treating the run as expired", extra={"run_id": session.current_run_id}
-            )
-            store.update_run(session.current_run_id, [store.RunModel.status.set(EXPIRED)])
-            return {**old, "status": EXPIRED}
+            logger.warning("resume failed; expiring the run if it is still parked", extra={"run_id": run_id})
+            if store.expire_run(run_id, None):
+                return store.Run(**{**old.__dict__, "status": EXPIRED, "task_token": None})
+            return store.get_run(run_id)
     return old
 
 
@@ -178,8 +188,20 @@ def signal_input(session: store.SessionModel, in_seq: int, launcher: Launcher | 
 
 
 def end_and_continue(
-    session: store.SessionModel, calling_run_id: str, reason: str, launcher: Launcher | None = None
+    session: store.SessionModel,
+    calling_run_id: str,
+    reason: str,
+    launcher: Launcher | None = None,
+    *,
+    before_launch: Any = None,
 ) -> tuple[str, bool]:
+    """Swap the calling run for a new one (only while it is current) and cancel the caller.
+
+    The caller is marked CANCELED so its heartbeat fails and it stops within one poll; its `.out`
+    writes stay accepted until the new run boots and takes `.out` over. `before_launch()` runs
+    between the swap and the launch (the runtime writes `upgrade-required` there, so readers see it
+    before the new run's turn).
+    """
     launcher = launcher or get_launcher()
     if session.closed_at is not None:
         raise SessionClosed("Cannot continue a closed session", closedReason=session.closed_reason)
@@ -199,6 +221,12 @@ def end_and_continue(
                 raise NotFound("Session not found") from None
             session = fresh
             continue
+        store.cancel_run(calling_run_id, f"superseded by {run_id} ({run_reason})")
+        if before_launch is not None:
+            try:
+                before_launch()
+            except Exception:
+                logger.exception("before_launch failed", extra={"run_id": calling_run_id})
         _launch(session, run_id, run_reason, launcher)
         return run_id, True
     raise ConcurrencyError("Could not swap the session's run")

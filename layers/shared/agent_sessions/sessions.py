@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from agent_sessions import auth, runs, store, streams
+from agent_sessions import agents, auth, runs, store, streams
 from agent_sessions.config import get_settings
 from agent_sessions.errors import (
     BadRequest,
@@ -110,8 +110,16 @@ def create(env: Environment, body: CreateSessionBody) -> Created:
     A create never rewrites an existing session (the reference refreshes `triggerConfig`; here a
     browser reaching create through a start-session action could otherwise repoint another chat's
     runs). Raises Conflict (409 `external_id_taken`) when the session belongs to another task, and
-    SessionClosed (409) when it is closed or expired.
+    SessionClosed (409) when it is closed or expired, and Unprocessable (422 `unknown_task`) when
+    the deployment knows its task ids and this is not one.
     """
+    known = agents.known_task_ids()
+    if known is not None and body.taskIdentifier not in known:
+        raise Unprocessable(
+            f'No agent is registered for task "{body.taskIdentifier}"',
+            code="unknown_task",
+            knownTasks=sorted(known),
+        )
     session_id = new_session_id()
     key = body.externalId or session_id
     pk = store.session_pk(env.id, key)

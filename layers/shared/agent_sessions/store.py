@@ -10,7 +10,12 @@ Three on-demand tables:
   reads it with the session and advances it in the same transaction whose condition also says
   "not closed", which makes close-vs-append atomic.
 * **runs** (`pk`, `sk`): run items at `run#<runId>`/`run`; SessionRun audit items at
-  `session#<friendlyId>`/`<triggeredAt>#<runId>` (time ordered per session).
+  `session#<friendlyId>`/`<triggeredAt>#<runId>` (time ordered per session). A run that is not
+  final carries a lease (`lease_expires_at`, epoch seconds) and a `live_shard`, which puts it in the
+  sparse `live_by_lease` index the recovery sweep reads; a final status removes the shard. Callers
+  see runs as `Run` values and change them only through the named operations below
+  (`create_run`, `start_attempt`, `renew_lease`, `prepare_park`, `park`, `complete_run`, `fail_run`,
+  `cancel_run`, `expire_run`, `take_over`), each a conditional write that cannot move a final run.
 * **streams** (`pk`, `seq`): log pages at `<friendlyId>#<io>`/`<last seq>`; the `.out` head at
   `<friendlyId>#out#head`/0; part-id markers at `<friendlyId>#<io>#part#<partId>`/0 (TTL);
   overflow chunks of pages larger than one item at `<friendlyId>#<io>#big#<last seq>`/`<i>`;
@@ -27,9 +32,11 @@ import json
 import random
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from pynamodb.attributes import (
@@ -47,7 +54,7 @@ from pynamodb.exceptions import (
     TransactWriteError,
     UpdateError,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -62,6 +69,14 @@ counted in UTF-8 bytes of names and values; the rest of an item is well under 50
 
 class ConditionFailed(Exception):
     """A conditional write's expectation did not hold."""
+
+
+class RunSuperseded(Exception):
+    """The run is no longer its session's current run (or `.out` has another owner): stop."""
+
+
+class RunFinished(Exception):
+    """The run already has a final status; nothing may move it again."""
 
 
 class TransactionCancelled(Exception):
@@ -123,6 +138,21 @@ class SessionModel(Model):
 # ---------------------------------------------------------------- runs
 
 
+LIVE_SHARDS = 4
+"""Partitions of the live-run index, so lease renewals of many runs spread over several keys."""
+
+
+class RunsByLease(GlobalSecondaryIndex["RunModel"]):
+    """Sparse index of runs that are not final (only they carry `live_shard`), oldest lease first."""
+
+    class Meta:
+        index_name = "live_by_lease"
+        projection = KeysOnlyProjection()
+
+    live_shard = UnicodeAttribute(hash_key=True)
+    lease_expires_at = NumberAttribute(range_key=True)
+
+
 class RunModel(Model):
     class Meta:
         table_name = "agent-sessions-runs"
@@ -145,6 +175,10 @@ class RunModel(Model):
     created_at = UTCDateTimeAttribute(null=True)
     updated_at = UTCDateTimeAttribute(null=True)
     triggered_at = UTCDateTimeAttribute(null=True)
+    lease_expires_at = NumberAttribute(null=True)
+    live_shard = UnicodeAttribute(null=True)
+
+    by_lease = RunsByLease()
 
 
 def run_key(run_id: str) -> tuple[str, str]:
@@ -165,6 +199,8 @@ class StreamItem(Model):
     records = UnicodeAttribute(null=True)
     chunks = NumberAttribute(null=True)
     next_seq = NumberAttribute(null=True)
+    owner = UnicodeAttribute(null=True)
+    """`.out` head only: the run allowed to write the agent's pages (fencing)."""
     expires_at = TTLAttribute(null=True)
     ref = UnicodeAttribute(null=True)
     """History records too large for one item: sha256 of the body stored as blob chunks."""
@@ -363,11 +399,23 @@ def swap_current_run(
         if expected_run_id is None
         else SessionModel.current_run_id == expected_run_id
     )
-    return update_session(
-        pk,
-        [SessionModel.current_run_id.set(new_run_id), SessionModel.current_run_version.add(1)],
-        condition=expected & (SessionModel.current_run_version == expected_version),
-    )
+    try:
+        return update_session(
+            pk,
+            [SessionModel.current_run_id.set(new_run_id), SessionModel.current_run_version.add(1)],
+            condition=expected & (SessionModel.current_run_version == expected_version),
+        )
+    except ConditionFailed:
+        # A retried write whose first reply was lost after it landed fails its own condition:
+        # the session naming our new run at the next version is that write, so we won.
+        fresh = get_session_item(pk)
+        if (
+            fresh is not None
+            and fresh.current_run_id == new_run_id
+            and int(fresh.current_run_version or 0) == expected_version + 1
+        ):
+            return fresh
+        raise
 
 
 def query_sessions(
@@ -386,18 +434,114 @@ def query_sessions(
 # ---------------------------------------------------------------- runs data access
 
 
-def put_run(item: RunModel) -> None:
-    item.save(condition=RunModel.pk.does_not_exist())
+class RunStatus(StrEnum):
+    QUEUED = "QUEUED"
+    EXECUTING = "EXECUTING"
+    WAITING = "WAITING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    EXPIRED = "EXPIRED"
+    CANCELED = "CANCELED"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in LIVE_STATUSES
 
 
-def get_run(run_id: str) -> RunModel | None:
+LIVE_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.EXECUTING, RunStatus.WAITING})
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run as callers see it. `lease_expires_at` is in seconds since the epoch (0 when unknown)."""
+
+    run_id: str
+    session_id: str
+    session_pk: str
+    status: RunStatus
+    lease_expires_at: float
+    attempt: int = 0
+    payload: dict[str, Any] = field(default_factory=dict)
+    reason: str = "initial"
+    previous_run_id: str | None = None
+    task_token: str | None = None
+    pending_input: int | None = None
+    execution_arn: str | None = None
+    error: str | None = None
+
+    def is_alive(self, at: float, leeway: float) -> bool:
+        """Not final and its lease not expired, `leeway` seconds of clock skew allowed."""
+        return not self.status.is_final and self.lease_expires_at + leeway > at
+
+
+def epoch() -> float:
+    return time.time()
+
+
+def _run_from_row(row: RunModel) -> Run:
+    return Run(
+        run_id=row.run_id or "",
+        session_id=row.session_id or "",
+        session_pk=row.session_pk or "",
+        status=RunStatus(row.status or RunStatus.QUEUED),
+        lease_expires_at=float(row.lease_expires_at or 0),
+        attempt=int(row.attempt or 0),
+        payload=dict(row.payload or {}),
+        reason=row.reason or "initial",
+        previous_run_id=row.previous_run_id,
+        task_token=row.task_token,
+        pending_input=int(row.pending_input) if row.pending_input is not None else None,
+        execution_arn=row.execution_arn,
+        error=row.error,
+    )
+
+
+def _shard(run_id: str) -> str:
+    return f"live#{zlib.crc32(run_id.encode()) % LIVE_SHARDS}"
+
+
+def _live() -> Any:
+    return RunModel.status.is_in(*LIVE_STATUSES)
+
+
+def create_run(
+    *,
+    run_id: str,
+    session_id: str,
+    session_pk: str,
+    payload: dict[str, Any],
+    reason: str,
+    previous_run_id: str | None,
+    lease_until: float,
+) -> Run:
+    """Write a QUEUED run whose lease is its launch grace (it is judged dead if never started)."""
+    at = now()
+    row = RunModel(
+        *run_key(run_id),
+        run_id=run_id,
+        session_id=session_id,
+        session_pk=session_pk,
+        status=RunStatus.QUEUED,
+        payload=payload,
+        reason=reason,
+        previous_run_id=previous_run_id,
+        lease_expires_at=lease_until,
+        live_shard=_shard(run_id),
+        created_at=at,
+        updated_at=at,
+    )
+    row.save(condition=RunModel.pk.does_not_exist())
+    return _run_from_row(row)
+
+
+def get_run(run_id: str) -> Run | None:
     try:
-        return RunModel.get(*run_key(run_id), consistent_read=True)
+        return _run_from_row(RunModel.get(*run_key(run_id), consistent_read=True))
     except DoesNotExist:
         return None
 
 
-def update_run(run_id: str, actions: list[Any], condition: Any = None) -> RunModel:
+def _update_run(run_id: str, actions: list[Any], condition: Any = None) -> None:
     cond = RunModel.pk.exists()
     if condition is not None:
         cond = cond & condition
@@ -408,11 +552,96 @@ def update_run(run_id: str, actions: list[Any], condition: Any = None) -> RunMod
         if _cause(exc) == CONDITION_FAILED:
             raise ConditionFailed(run_id) from exc
         raise
-    return item
 
 
-def signal_run_input(run_id: str, in_seq: int) -> dict[str, Any] | None:
-    """Mark input pending and take the parked task token, in one write; returns the old item.
+def start_attempt(run: Run, attempt: int, lease_until: float) -> Run:
+    """Boot one invocation, fenced: in one transaction, check the session still names this run,
+    move the run to EXECUTING (only from a live status) with a fresh lease, and make it the `.out`
+    owner so no other run's pages land from now on.
+
+    Raises RunSuperseded when the session moved on, RunFinished when the run is final. The
+    transaction carries a ClientRequestToken, so a retry of a commit whose reply was lost succeeds.
+    """
+    head = StreamItem(head_pk(run.session_id, "out"), 0)
+
+    def build(tx: TransactWrite) -> None:
+        tx.condition_check(SessionModel, run.session_pk, condition=SessionModel.current_run_id == run.run_id)
+        tx.update(
+            RunModel(*run_key(run.run_id)),
+            actions=[
+                RunModel.status.set(RunStatus.EXECUTING),
+                RunModel.attempt.set(attempt),
+                RunModel.lease_expires_at.set(lease_until),
+                RunModel.pending_input.remove(),
+                RunModel.updated_at.set(now()),
+            ],
+            condition=RunModel.pk.exists() & _live(),
+        )
+        tx.update(head, actions=[StreamItem.owner.set(run.run_id)])
+
+    try:
+        _transact(build, client_request_token=str(uuid.uuid4()))
+    except TransactionCancelled as exc:
+        if exc.reasons and exc.reasons[0] == "ConditionalCheckFailed":
+            raise RunSuperseded(run.run_id) from exc
+        if len(exc.reasons) > 1 and exc.reasons[1] == "ConditionalCheckFailed":
+            raise RunFinished(run.run_id) from exc
+        raise
+    return Run(
+        **{
+            **run.__dict__,
+            "status": RunStatus.EXECUTING,
+            "attempt": attempt,
+            "lease_expires_at": lease_until,
+            "pending_input": None,
+        }
+    )
+
+
+def renew_lease(run_id: str, until: float) -> None:
+    """Heartbeat: extend an EXECUTING run's lease. Raises RunSuperseded once it is no longer EXECUTING."""
+    try:
+        _update_run(
+            run_id,
+            [RunModel.lease_expires_at.set(until)],
+            condition=RunModel.status == RunStatus.EXECUTING,
+        )
+    except ConditionFailed:
+        raise RunSuperseded(run_id) from None
+
+
+def prepare_park(run_id: str, lease_until: float) -> None:
+    """Going idle: clear the input flag (before the last look at `.in`) and take the suspend lease.
+
+    Raises RunSuperseded when the run is no longer EXECUTING.
+    """
+    try:
+        _update_run(
+            run_id,
+            [RunModel.pending_input.remove(), RunModel.lease_expires_at.set(lease_until)],
+            condition=RunModel.status == RunStatus.EXECUTING,
+        )
+    except ConditionFailed:
+        raise RunSuperseded(run_id) from None
+
+
+def park(run_id: str, token: str) -> bool:
+    """What the state machine's WaitForInput state does (the in-process launcher does the same):
+    park a task token, only while no input is pending and the run is not final."""
+    try:
+        _update_run(
+            run_id,
+            [RunModel.task_token.set(token), RunModel.status.set(RunStatus.WAITING)],
+            condition=RunModel.pending_input.does_not_exist()
+            & RunModel.status.is_in(RunStatus.QUEUED, RunStatus.EXECUTING),
+        )
+    except ConditionFailed:
+        return False
+    return True
+
+
+def signal_input(run_id: str, in_seq: int) -> Run | None:
+    """Mark input pending and take the parked task token, in one write; returns the run as it was.
 
     The state machine parks its token only while `pending_input` is absent, so whichever of
     "append" and "park" comes second sees the other: no input is slept through.
@@ -433,20 +662,91 @@ def signal_run_input(run_id: str, in_seq: int) -> dict[str, Any] | None:
     attrs = response.get("Attributes")
     if not attrs:
         return None
-    return {name: next(iter(value.values())) for name, value in attrs.items()}
+    return _run_from_row(RunModel.from_raw_data(attrs))
 
 
-def park_task_token(run_id: str, token: str) -> bool:
-    """What the state machine's WaitForInput state does; the in-process launcher does the same."""
+def _finish(
+    run_id: str, status: RunStatus, error: str | None, condition: Any = None, *, keep_listed: bool = False
+) -> bool:
+    """Move a live run to a final status; False when it already was final (or `condition` failed).
+
+    Idempotent: a retry of a write whose reply was lost fails its condition and finds the run final.
+    `keep_listed` leaves the run in the live index with its lease ending now, so the recovery
+    sweep looks at its session once (a failed run may leave a turn open or input unanswered).
+    """
+    actions = [RunModel.status.set(status), RunModel.task_token.remove()]
+    if keep_listed:
+        actions.append(RunModel.lease_expires_at.set(epoch()))
+    else:
+        actions.append(RunModel.live_shard.remove())
+    if error is not None:
+        actions.append(RunModel.error.set(error))
+    cond = _live() if condition is None else _live() & condition
     try:
-        update_run(
-            run_id,
-            [RunModel.task_token.set(token), RunModel.status.set("WAITING")],
-            condition=RunModel.pending_input.does_not_exist(),
-        )
+        _update_run(run_id, actions, condition=cond)
     except ConditionFailed:
         return False
     return True
+
+
+def complete_run(run_id: str) -> bool:
+    return _finish(run_id, RunStatus.COMPLETED, None)
+
+
+def fail_run(run_id: str, error: str) -> bool:
+    """FAILED, and left for the recovery sweep to close any open turn and answer pending input."""
+    return _finish(run_id, RunStatus.FAILED, error, keep_listed=True)
+
+
+def unlist_run(run_id: str) -> None:
+    """Drop a final run from the live index once the recovery sweep has dealt with it."""
+    _update_run(run_id, [RunModel.live_shard.remove()])
+
+
+def cancel_run(run_id: str, error: str) -> bool:
+    return _finish(run_id, RunStatus.CANCELED, error)
+
+
+def expire_run(run_id: str, token: str | None) -> bool:
+    """Suspend timeout or a failed resume: WAITING → EXPIRED.
+
+    With `token`: only while that token is still parked (the launcher's own timeout; an append that
+    took the token meanwhile wins and it is a resume). Without: only while WAITING with no token
+    parked (the append took it and could not resume; a worker that moved on to EXECUTING wins).
+    """
+    parked = RunModel.task_token == token if token is not None else RunModel.task_token.does_not_exist()
+    return _finish(run_id, RunStatus.EXPIRED, None, (RunModel.status == RunStatus.WAITING) & parked)
+
+
+def take_over(run: Run, error: str) -> bool:
+    """Declare a run whose lease ran out dead, conditioned on the lease we saw.
+
+    A worker that renewed in between wins (False). True when the run is now final, by this write
+    or by anyone's — including this write landing with its reply lost.
+    """
+    status = RunStatus.EXPIRED if run.status is RunStatus.WAITING else RunStatus.FAILED
+    seen = (RunModel.status == run.status) & (RunModel.lease_expires_at == run.lease_expires_at)
+    if _finish(run.run_id, status, error, seen):
+        return True
+    fresh = get_run(run.run_id)
+    return fresh is None or fresh.status.is_final
+
+
+def set_execution(run_id: str, ref: str) -> None:
+    _update_run(run_id, [RunModel.execution_arn.set(ref)])
+
+
+def expired_runs(before: float, limit: int = 100) -> list[str]:
+    """Ids of live runs whose lease ended before `before` (eventually consistent: re-read them)."""
+    found: list[str] = []
+    for shard in range(LIVE_SHARDS):
+        for item in RunModel.by_lease.query(
+            f"live#{shard}", RunModel.lease_expires_at < before, limit=limit - len(found)
+        ):
+            found.append(item.pk.removeprefix("run#"))
+        if len(found) >= limit:
+            break
+    return found
 
 
 def put_session_run(session_id: str, run_id: str, reason: str, at: datetime) -> None:
@@ -460,8 +760,20 @@ def put_session_run(session_id: str, run_id: str, reason: str, at: datetime) -> 
     ).save()
 
 
-def list_session_runs(session_id: str) -> list[RunModel]:
-    return list(RunModel.query(f"session#{session_id}", consistent_read=True))
+@dataclass(frozen=True)
+class SessionRunEntry:
+    """One line of a session's run audit trail."""
+
+    run_id: str
+    reason: str
+    triggered_at: datetime | None
+
+
+def list_session_runs(session_id: str) -> list[SessionRunEntry]:
+    return [
+        SessionRunEntry(row.run_id or "", row.reason or "", row.triggered_at)
+        for row in RunModel.query(f"session#{session_id}", consistent_read=True)
+    ]
 
 
 # ---------------------------------------------------------------- streams data access
@@ -542,11 +854,16 @@ def head_pk(session_id: str, io: str) -> str:
 
 
 def read_head(session_id: str, io: str) -> int:
+    return read_head_and_owner(session_id, io)[0]
+
+
+def read_head_and_owner(session_id: str, io: str) -> tuple[int, str | None]:
+    """The log's next seq and, for `.out`, the run that owns it (None before any run booted)."""
     try:
         item = StreamItem.get(head_pk(session_id, io), 0, consistent_read=True)
     except DoesNotExist:
-        return 0
-    return int(item.next_seq or 0)
+        return 0, None
+    return int(item.next_seq or 0), item.owner
 
 
 def _part_marker(pk: str, part_id: str, seq: int, ttl_seconds: int) -> StreamItem:
@@ -559,12 +876,17 @@ def append_page(
     expected_seq: int,
     records: Sequence[StoredRecord],
     part: tuple[str, int] | None = None,
+    *,
+    owner: str | None = None,
+    new_owner: str | None = None,
 ) -> None:
     """Write a page of consecutive records at the separate head item (the `.out` writer's path).
 
     `part` = (part id, ttl seconds) dedupes a single-record HTTP append; its marker is reasons[0].
     Idempotent: a resend after a lost reply is recognised as this call's own page (`_write_once`).
     Raises TransactionCancelled when the page did not land (the head moved, or a conflict).
+    `owner` fences the write: it commits only while that run owns the head; `new_owner` hands the
+    head over in the same write (the recovery sweep retires a dead run's ownership this way).
     """
     pk = log_pk(session_id, io)
     head = StreamItem(head_pk(session_id, io), 0)
@@ -581,7 +903,12 @@ def append_page(
             cond = StreamItem.next_seq.does_not_exist() | (StreamItem.next_seq == 0)
         else:
             cond = StreamItem.next_seq == expected_seq
-        tx.update(head, actions=[StreamItem.next_seq.set(expected_seq + len(records))], condition=cond)
+        actions: list[Any] = [StreamItem.next_seq.set(expected_seq + len(records))]
+        if owner is not None:
+            cond = cond & (StreamItem.owner == owner)
+        if new_owner is not None:
+            actions.append(StreamItem.owner.set(new_owner))
+        tx.update(head, actions=actions, condition=cond)
 
     _write_once(build, token, lambda: _page_token(pk, records[-1].seq) == token)
 

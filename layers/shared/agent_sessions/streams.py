@@ -23,6 +23,9 @@ from agent_sessions.observability import metrics
 
 IO_NAMES = ("in", "out")
 CONTROL_HEADER = "trigger-control"
+TURN_HEADER = "turn-in-event-id"
+"""Stamped on a turn's first `.out` record: the `.in` seq the turn answers ("" for a payload turn),
+so whoever finds the turn open after a crash can close it with the right `session-in-event-id`."""
 _APPEND_ATTEMPTS = 8
 
 
@@ -160,8 +163,14 @@ class OutWriter:
     head re-read and a renumber, never a gap or a duplicate.
     """
 
-    def __init__(self, session_id: str, *, window_seconds: float | None = None) -> None:
+    def __init__(
+        self, session_id: str, *, window_seconds: float | None = None, owner: str | None = None
+    ) -> None:
         self.session_id = session_id
+        self.owner = owner
+        """The run this writer writes for: every page is conditioned on it owning the `.out` head,
+        so a replaced run's late pages are refused (store.RunSuperseded) instead of interleaving."""
+        self._stamp: str | None = None
         self.window = get_settings().out_coalesce_window_seconds if window_seconds is None else window_seconds
         self._next_seq: int | None = None
         self._buffer: list[tuple[str, list[list[str]]]] = []
@@ -181,13 +190,30 @@ class OutWriter:
         self._enqueue(envelope(chunk), [])
 
     def write_control(self, kind: str, **headers: str | None) -> None:
+        if kind == "turn-complete":
+            with self._cond:
+                self._stamp = None  # a turn that wrote no chunk never opened
         self._enqueue("", control_headers(kind, **headers))
+
+    def stamp_turn(self, answering_seq: int | None) -> None:
+        """The turn's next chunk (its first) carries TURN_HEADER = `answering_seq`: from then
+        on the turn is open until its turn-complete. Control records do not open a turn."""
+        with self._cond:
+            self._stamp = "" if answering_seq is None else str(answering_seq)
+
+    def _raise_error(self) -> None:
+        if isinstance(self._error, store.RunSuperseded):
+            raise store.RunSuperseded(str(self._error)) from self._error
+        raise RuntimeError("out writer failed") from self._error
 
     def _enqueue(self, body: str, headers: list[list[str]]) -> None:
         check_record_size(body)
         with self._cond:
             if self._error is not None:
-                raise RuntimeError("out writer failed") from self._error
+                self._raise_error()
+            if self._stamp is not None and body:
+                headers = [*headers, [TURN_HEADER, self._stamp]]
+                self._stamp = None
             self._buffer.append((body, headers))
             self._cond.notify_all()
 
@@ -206,11 +232,16 @@ class OutWriter:
             finally:
                 self._flushing -= 1
             if self._error is not None:
-                raise RuntimeError("out writer failed") from self._error
+                self._raise_error()
             return self.last_seq
 
     def close(self) -> None:
-        self.flush()
+        try:
+            self.flush()
+        finally:
+            self._stop_thread()
+
+    def _stop_thread(self) -> None:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
@@ -250,10 +281,12 @@ class OutWriter:
                 ts = now_ms()
                 records = [store.StoredRecord(self._next_seq + i, ts, b, h) for i, (b, h) in enumerate(page)]
                 try:
-                    store.append_page(self.session_id, "out", self._next_seq, records)
+                    store.append_page(self.session_id, "out", self._next_seq, records, owner=self.owner)
                     break
                 except store.TransactionCancelled:
-                    self._next_seq = store.read_head(self.session_id, "out")
+                    self._next_seq, owner = store.read_head_and_owner(self.session_id, "out")
+                    if self.owner is not None and owner != self.owner:
+                        raise store.RunSuperseded(self.owner) from None
             else:
                 raise ConcurrencyError("out writer lost the head too often")
             self.writes += 1
@@ -328,6 +361,82 @@ def last_turn_complete(session_id: str, scan_limit: int = 5000) -> store.StoredR
     """The newest `turn-complete` within the last `scan_limit` `.out` records (the agent's boot cursor)."""
     newest = store.read_pages(session_id, "out", -1, limit=scan_limit, newest_first=True)
     return next((r for r in islice(newest, scan_limit) if control_kind(r) == "turn-complete"), None)
+
+
+def _int_header(record: store.StoredRecord, name: str) -> int | None:
+    value = header(record, name)
+    return int(value) if value and value.lstrip("-").isdigit() else None
+
+
+@dataclass(frozen=True)
+class TurnTail:
+    """Where `.out` stands: the input the last turn-complete answered, and any turn left open."""
+
+    answered: int | None
+    """`session-in-event-id` of the newest turn-complete (None: none, or a payload-driven turn)."""
+    open_turn: bool
+    """A turn began after that turn-complete and never completed (its run died mid-turn)."""
+    open_answering: int | None
+    """The `.in` seq the open turn answers (None for a payload-driven turn)."""
+
+    @property
+    def cursor(self) -> int:
+        """The `.in` seq a run resumes after: answered input, counting an open turn as answered
+        (it showed output, so re-answering it would answer it twice; it is closed instead)."""
+        return max(
+            self.answered if self.answered is not None else -1,
+            self.open_answering if self.open_answering is not None else -1,
+        )
+
+
+def turn_tail(session_id: str, scan_limit: int = 5000) -> TurnTail:
+    """Read `.out` newest first back to the last turn-complete, in pages of 25 items."""
+    opened: store.StoredRecord | None = None
+    newest = store.read_pages(session_id, "out", -1, limit=scan_limit, newest_first=True)
+    for record in islice(newest, scan_limit):
+        if control_kind(record) == "turn-complete":
+            return _tail(_int_header(record, "session-in-event-id"), opened)
+        if header(record, TURN_HEADER) is not None:
+            opened = record
+    return _tail(None, opened)
+
+
+def _tail(answered: int | None, opened: store.StoredRecord | None) -> TurnTail:
+    if opened is None:
+        return TurnTail(answered, False, None)
+    return TurnTail(answered, True, _int_header(opened, TURN_HEADER))
+
+
+def turn_closing_records(answering: int | None, reason: str) -> list[tuple[str, list[list[str]]]]:
+    """An `error` chunk and an error `turn-complete` for a turn its run can no longer finish."""
+    seq = str(answering) if answering is not None else None
+    return [
+        (envelope({"type": "error", "errorText": reason}), []),
+        ("", control_headers("turn-complete", session_in_event_id=seq, session_in_consumed_id=seq)),
+    ]
+
+
+def close_open_turn(session_id: str, dead_run_id: str, answering: int | None, reason: str) -> bool:
+    """Close a dead run's open turn for every reader, fenced on that run still owning `.out`.
+
+    The same write retires its ownership, so none of its late pages can land after the close.
+    False when another run owns `.out` now (it closes the turn itself when it boots).
+    """
+    records = turn_closing_records(answering, reason)
+    for _ in range(_APPEND_ATTEMPTS):
+        next_seq, owner = store.read_head_and_owner(session_id, "out")
+        if owner != dead_run_id:
+            return False
+        ts = now_ms()
+        page = [store.StoredRecord(next_seq + i, ts, b, h) for i, (b, h) in enumerate(records)]
+        try:
+            store.append_page(
+                session_id, "out", next_seq, page, owner=dead_run_id, new_owner=f"retired:{dead_run_id}"
+            )
+            return True
+        except store.TransactionCancelled:
+            continue
+    raise ConcurrencyError("Too much contention closing the open turn")
 
 
 def record_for_api(record: store.StoredRecord, io: str) -> dict[str, Any]:

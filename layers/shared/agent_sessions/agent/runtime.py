@@ -26,10 +26,11 @@ from agent_sessions.agent.merge import merge_message
 from agent_sessions.agent.messages import Chunk, MessageAccumulator, UIMessage
 from agent_sessions.agent.models.base import Model, stream_text
 from agent_sessions.agent.models.tools import Tool
+from agent_sessions.agents import Outcome
 from agent_sessions.ids import new_record_id
 from agent_sessions.models import CloseSessionBody
 from agent_sessions.observability import logger
-from agent_sessions.worker import InputRecord, Outcome, RunContext
+from agent_sessions.run_context import InputRecord, RunContext
 
 DEFER_TIMEOUT_SECONDS = 5.0
 MAX_TURNS = 100
@@ -273,6 +274,7 @@ class ChatRuntime:
         error: BaseException | None = None
         index = self.turns
         first_of_chat = index == 0 and not self.continuation and not self.messages
+        self.ctx.begin_turn(seq)
         self.turns += 1
         watcher.start()
         try:
@@ -314,6 +316,8 @@ class ChatRuntime:
             )
             result = definition.run(turn) if definition.run is not None else None
             self._pipe(result, accumulator, signal)
+        except store.RunSuperseded:
+            raise
         except Exception as exc:
             error = exc
             logger.warning("turn failed", extra={"run_id": self.ctx.run_id, "error": type(exc).__name__})
@@ -347,6 +351,7 @@ class ChatRuntime:
         """Actions are not turns: only hydrate and `on_action` run, and the turn-complete has no token."""
         accumulator = MessageAccumulator(f"msg_{new_record_id()}")
         error: BaseException | None = None
+        self.ctx.begin_turn(seq)
         try:
             action = payload.get("action")
             if self.definition.action_schema is not None:
@@ -359,6 +364,8 @@ class ChatRuntime:
             event.messages = self.messages
             result = self._hook(self.definition.on_action, event)
             self._pipe(result, accumulator, AbortSignal())
+        except store.RunSuperseded:
+            raise
         except Exception as exc:
             error = exc
             self._write({"type": "error", "errorText": str(exc) or type(exc).__name__}, accumulator)
@@ -564,11 +571,14 @@ class ChatRuntime:
 
     def _upgrade(self) -> None:
         """Hand the unanswered message to a new run, which the server swaps in atomically."""
+
+        def announce() -> None:
+            self.ctx.out.write_control("upgrade-required")
+            self.ctx.out.flush()
+
         session = store.get_session_item(self.ctx.session_pk)
         if session is not None:
-            runs.end_and_continue(session, self.ctx.run_id, "upgrade")
-        self.ctx.out.write_control("upgrade-required")
-        self.ctx.out.flush()
+            runs.end_and_continue(session, self.ctx.run_id, "upgrade", before_launch=announce)
 
     # ------------------------------------------------------------ persistence
 

@@ -2,7 +2,8 @@
 
 Loop on `continue`; on `waiting` park a task token with the same conditional write the state
 machine uses and sleep until `resume` or the suspend timeout (then EXPIRED); retry a failing
-invocation up to `maxAttempts`, then FAILED.
+invocation up to `maxAttempts`, then FAILED. Every transition is a named store operation, so the
+threads and the Step Functions path move runs the same way.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from agent_sessions import runs, store, worker
+from agent_sessions import store, worker
 from agent_sessions.config import get_settings
 from agent_sessions.observability import logger
 
@@ -81,13 +82,7 @@ class LocalLauncher:
                 if attempt < max_attempts:
                     time.sleep(self.retry_delay)
                     continue
-                store.update_run(
-                    run_id,
-                    [
-                        store.RunModel.status.set(runs.FAILED),
-                        store.RunModel.error.set("maxAttempts exhausted"),
-                    ],
-                )
+                store.fail_run(run_id, "maxAttempts exhausted")
                 return
             status = result.get("status")
             if status == "continue":
@@ -102,19 +97,12 @@ class LocalLauncher:
         with self._lock:
             self._waiting[token] = event
         try:
-            if not store.park_task_token(run_id, token):
+            if not store.park(run_id, token):
                 return True  # input arrived between the agent's last look and the park
             if event.wait(self.suspend_timeout):
                 return not self._stopping.is_set()
         finally:
             with self._lock:
                 self._waiting.pop(token, None)
-        try:
-            store.update_run(
-                run_id,
-                [store.RunModel.status.set(runs.EXPIRED), store.RunModel.task_token.remove()],
-                condition=store.RunModel.task_token == token,
-            )
-        except store.ConditionFailed:
-            return True  # an append took the token just as the wait ran out: it is a resume
-        return False
+        # False: an append took the token just as the wait ran out, so it is a resume.
+        return not store.expire_run(run_id, token)

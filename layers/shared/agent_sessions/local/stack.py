@@ -14,6 +14,7 @@ from agent_sessions.config import get_settings, reset_settings
 from agent_sessions.local.dynamodb import EmbeddedDynamoDB
 from agent_sessions.local.launcher import LocalLauncher
 from agent_sessions.local.server import create_app
+from agent_sessions.recovery import SweepThread
 
 _FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "local",
@@ -64,6 +65,7 @@ class LocalStack:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.launcher: LocalLauncher | None = None
+        self.sweeper: SweepThread | None = None
         self._saved_environ: dict[str, str | None] = {}
 
     @property
@@ -89,6 +91,7 @@ class LocalStack:
             "AGENT_SESSIONS_DYNAMODB_URL": self.dynamodb_url,
             "AGENT_SESSIONS_SECRET_KEY": self.secret_key,
             "AGENT_SESSIONS_LAUNCHER": "local",
+            "AGENT_SESSIONS_CHECK_TASKS": "true",
         }
         self._saved_environ |= {
             name: os.environ.get(name) for name in overrides if name not in self._saved_environ
@@ -102,6 +105,8 @@ class LocalStack:
         )
         self.launcher = LocalLauncher(suspend_timeout_seconds=self.suspend_timeout_seconds)
         launchers.set_launcher(self.launcher)
+        self.sweeper = SweepThread(self.launcher)
+        self.sweeper.start()
 
     def _make_server(self) -> uvicorn.Server:
         config = uvicorn.Config(
@@ -138,6 +143,9 @@ class LocalStack:
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(10)
+        if self.sweeper is not None:
+            self.sweeper.stop()
+            self.sweeper = None
         if self.launcher is not None:
             self.launcher.shutdown()
             self.launcher = None

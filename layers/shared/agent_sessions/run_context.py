@@ -1,0 +1,199 @@
+"""What an agent sees of its run: the session's logs, its clock, its turn boundaries, its fence.
+
+A `RunContext` lives for one worker invocation. It keeps the run's invariants on the agent's side:
+input is consumed from the cursor the last turn-complete left (so nothing is answered twice), a
+turn starts only while this run is still the session's current run (fencing), and while it runs
+the heartbeat keeps the run's lease ahead of the clock (liveness).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from agent_sessions import auth, keys, sessions, store, streams, trigger_limits
+from agent_sessions.agents import Outcome
+from agent_sessions.config import get_settings
+from agent_sessions.envelopes import envelope_data
+from agent_sessions.heartbeat import Heartbeat
+
+_current: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar("run_context", default=None)
+
+MID_TURN_FAILURE = "The agent run stopped mid-turn; this turn was closed."
+
+
+def current_run_context() -> RunContext | None:
+    return _current.get()
+
+
+class LambdaContextLike(Protocol):
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class InputRecord:
+    seq: int
+    chunk: Any
+    """The parsed `ChatInputChunk` (or the raw string when the body is not JSON)."""
+
+
+class RunContext:
+    """One invocation of a run, as its agent sees it."""
+
+    def __init__(
+        self,
+        session: store.SessionModel,
+        run: store.Run,
+        environment: keys.Environment,
+        lambda_context: LambdaContextLike,
+        out: streams.OutWriter,
+        *,
+        attempt: int = 0,
+        first_invocation: bool = True,
+        heartbeat: Heartbeat | None = None,
+    ) -> None:
+        settings = get_settings()
+        self.session_id = session.session_id or ""
+        self.session_pk = session.pk
+        self.chat_id = sessions.addressing_key(session)
+        self.run_id = run.run_id
+        self.payload: dict[str, Any] = dict(run.payload)
+        self.attempt = attempt
+        self.first_invocation = first_invocation
+        """False when re-invoked after `continue` or a suspend, so once-per-run hooks fire once."""
+        self.environment = environment
+        self.out = out
+        self.heartbeat = heartbeat or Heartbeat(self.run_id, settings.run_lease_seconds)
+        self._lambda_context = lambda_context
+        self._margin_ms = settings.worker_deadline_margin_ms
+        self._token_ttl = settings.session_token_ttl_seconds
+        self._read_bytes = settings.read_max_bytes
+        self._park_lease = settings.run_suspend_timeout_seconds + settings.run_suspend_margin_seconds
+        self._backoff = streams.PollBackoff(settings.sse_poll_min_seconds, settings.sse_poll_max_seconds)
+        self.tail = streams.turn_tail(self.session_id)
+        self.cursor = self.tail.cursor
+        """Highest `.in` seq consumed by this run."""
+
+    @property
+    def idle_timeout_seconds(self) -> float:
+        return float(trigger_limits.idle_timeout_seconds(self.payload.get("idleTimeoutInSeconds")))
+
+    def near_deadline(self) -> bool:
+        return self._lambda_context.get_remaining_time_in_millis() < self._margin_ms
+
+    # ------------------------------------------------------------ fencing
+
+    def check_current(self) -> None:
+        """Raise store.RunSuperseded unless this run is still its session's current run.
+
+        Called before a turn starts on input the run found; one strongly consistent GetItem.
+        """
+        if self.heartbeat.superseded.is_set():
+            raise store.RunSuperseded(self.run_id)
+        session = store.get_session_item(self.session_pk)
+        if session is None or session.current_run_id != self.run_id:
+            raise store.RunSuperseded(self.run_id)
+
+    def begin_turn(self, answering_seq: int | None) -> None:
+        """A turn answering `answering_seq` starts: confirm the fence, stamp its first record."""
+        if answering_seq is not None:
+            self.check_current()
+        self.out.stamp_turn(answering_seq)
+
+    def close_open_turn(self) -> bool:
+        """Close a turn a dead attempt or run left open (error + turn-complete); True if there was one.
+
+        Its input counts as answered: it showed output, so answering it again would answer twice.
+        """
+        if not self.tail.open_turn:
+            return False
+        self.out.write_chunk({"type": "error", "errorText": MID_TURN_FAILURE})
+        self.complete_turn(self.tail.open_answering, error=True)
+        self.tail = streams.TurnTail(self.tail.open_answering, False, None)
+        return True
+
+    # ------------------------------------------------------------ input
+
+    def poll_input(self) -> list[InputRecord]:
+        """Records after the cursor, without waiting: about `read_max_bytes` at a time (or one
+        larger record), so a backlog of near-limit inputs never has to fit in memory at once."""
+        records = streams.read_after(self.session_id, "in", self.cursor, max_bytes=self._read_bytes)
+        if records:
+            self.cursor = records[-1].seq
+        return [InputRecord(r.seq, envelope_data(r.body)) for r in records]
+
+    def peek_input(self) -> list[InputRecord]:
+        """Records after the cursor, without consuming them."""
+        return [
+            InputRecord(r.seq, envelope_data(r.body))
+            for r in streams.read_after(self.session_id, "in", self.cursor, max_bytes=self._read_bytes)
+        ]
+
+    def wait_input(self, timeout: float) -> list[InputRecord]:
+        """Block until input arrives, `timeout` passes or the deadline nears.
+
+        Raises store.RunSuperseded as soon as the heartbeat learns the run was replaced.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.heartbeat.superseded.is_set():
+                raise store.RunSuperseded(self.run_id)
+            found = self.poll_input()
+            if found:
+                self._backoff.got_records()
+                return found
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.near_deadline():
+                return []
+            time.sleep(min(self._backoff.idle(), remaining))
+
+    def idle_outcome(self) -> tuple[Outcome, list[InputRecord]]:
+        """Nothing to do: `continue` near the deadline, else clear the input flag and suspend.
+
+        The flag is cleared *before* the last look at `.in`: an append after that look sets it
+        again, and the state machine then refuses to park and re-invokes us. The same write takes
+        the suspend lease (park + suspend timeout + margin), so the heartbeat stops first.
+        """
+        if self.near_deadline():
+            return "continue", []
+        self.heartbeat.stop()
+        store.prepare_park(self.run_id, store.epoch() + self._park_lease)
+        late = self.poll_input()
+        if late:
+            self.heartbeat.renew()
+            self.heartbeat.start()
+            return "continue", late
+        return "waiting", []
+
+    # ------------------------------------------------------------ output
+
+    def complete_turn(
+        self,
+        answered_seq: int | None,
+        *,
+        error: bool = False,
+        with_token: bool = True,
+        closed_reason: str | None = None,
+    ) -> None:
+        """Write `turn-complete` and wait until it is committed.
+
+        `session-in-event-id` is the seq of the input this turn answers (the client matches it
+        against its own send; None for a turn driven by the run's payload); error and action turns
+        carry no fresh token, like the reference runtime.
+        """
+        fresh = with_token and not error
+        token = (
+            auth.turn_token(self.environment, self.chat_id, self.run_id, self._token_ttl) if fresh else None
+        )
+        closing = closed_reason is not None
+        self.out.write_control(
+            "turn-complete",
+            public_access_token=token,
+            session_in_event_id=str(answered_seq) if answered_seq is not None else None,
+            session_in_consumed_id=str(self.cursor),
+            session_closed="true" if closing else None,
+            session_closed_reason=closed_reason or None if closing else None,
+        )
+        self.out.flush()
