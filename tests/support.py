@@ -176,3 +176,39 @@ def read_sse(
                             return SseRead(200, dict(response.headers), records, events, False)
                 event = "message"
         return SseRead(200, dict(response.headers), records, events, done)
+
+
+@dataclass
+class ReplyLost:
+    """A commit-then-fail fault: the write lands, its reply is "lost", and botocore retries it."""
+
+    operation: str
+    match: str
+    times: int = 1
+    fired: int = 0
+
+    def __call__(self, response: Any, request_dict: dict[str, Any], operation: Any, **_: Any) -> int | None:
+        if self.fired >= self.times or operation.name != self.operation:
+            return None
+        body = request_dict.get("body")
+        text = body.decode() if isinstance(body, bytes) else str(body)
+        status = (response or (None, {}))[1].get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if self.match not in text or status != 200:
+            return None
+        self.fired += 1
+        return 0  # retry at once: the same request meets its own committed write
+
+
+@contextmanager
+def reply_lost(operation: str, match: str, times: int = 1) -> Iterator[ReplyLost]:
+    """Make the first `times` successful `operation` requests whose body contains `match` look
+    lost after they committed, so the SDK's retry sees what the first attempt wrote."""
+    fault = ReplyLost(operation, match, times)
+    clients = _clients()
+    for client in clients:
+        client.meta.events.register_first("needs-retry.dynamodb", fault, unique_id=f"lost-{id(fault)}")
+    try:
+        yield fault
+    finally:
+        for client in clients:
+            client.meta.events.unregister("needs-retry.dynamodb", unique_id=f"lost-{id(fault)}")
