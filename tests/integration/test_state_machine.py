@@ -35,7 +35,7 @@ def sfn(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         yield boto3.client("stepfunctions", region_name=REGION)
 
 
-def machine(client: Any, *, suspend_timeout: int | None = None) -> str:
+def machine(client: Any, *, suspend_timeout: int | None = None, cycles: int | None = None) -> str:
     definition = ASL.read_text()
     definition = definition.replace(
         "${AgentFunctionArn}", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:agent-worker"
@@ -43,6 +43,21 @@ def machine(client: Any, *, suspend_timeout: int | None = None) -> str:
     definition = definition.replace("${RunsTableName}", store.RunModel.Meta.table_name)
     if suspend_timeout is not None:
         definition = definition.replace('"TimeoutSeconds": 3600', f'"TimeoutSeconds": {suspend_timeout}')
+    # moto's port of the interpreter cannot run the optimized startExecution integration (it drops
+    # the PascalCase parameters AWS requires); the same call through its aws-sdk path, spelled as
+    # boto3 spells it, behaves as AWS runs the definition.
+    handover = json.loads(definition)
+    handover["States"]["Handover"]["Resource"] = "arn:aws:states:::aws-sdk:sfn:startExecution"
+    handover["States"]["Handover"]["Parameters"] = {
+        "stateMachineArn.$": "$$.StateMachine.Id",
+        "name.$": "States.Format('{}-g{}', $.runId, $.cycle.generation)",
+        "input.$": "States.JsonToString($.handover)",
+    }
+    definition = json.dumps(handover)
+    if cycles is not None:
+        definition = definition.replace(
+            '"NumericGreaterThanEquals": 1000', f'"NumericGreaterThanEquals": {cycles}'
+        )
     arn = client.create_state_machine(
         name=f"agent-run-{time.time_ns()}", definition=definition, roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn"
     )["stateMachineArn"]
@@ -155,3 +170,56 @@ def test_suspend_timeout_expires_the_run(sfn: Any) -> None:
     assert wait_done(sfn, execution)["status"] == "SUCCEEDED"
     run = store.get_run("run_expire")
     assert run is not None and run.status == "EXPIRED" and run.task_token is None
+
+
+TRANSIENT = {
+    "DynamoDb.InternalServerErrorException",
+    "DynamoDb.ThrottlingException",
+    "DynamoDb.ProvisionedThroughputExceededException",
+    "DynamoDb.RequestLimitExceededException",
+}
+
+
+def test_every_dynamodb_task_retries_transient_errors_and_ends_in_a_final_status() -> None:
+    states = json.loads(ASL.read_text())["States"]
+    sdk = {
+        name: s
+        for name, s in states.items()
+        if str(s.get("Resource", "")).startswith("arn:aws:states:::aws-sdk:dynamodb")
+    }
+    assert set(sdk) == {"WaitForInput", "MarkExpired", "MarkFailed"}
+    for name, state in sdk.items():
+        retried = {e for r in state.get("Retry", []) for e in r["ErrorEquals"]}
+        assert retried >= TRANSIENT, f"{name} does not retry {TRANSIENT - retried}"
+    wait_catches = [c["Next"] for c in states["WaitForInput"]["Catch"]]
+    assert wait_catches[-1] == "MarkFailed", "any other WaitForInput error fails the run (a final status)"
+
+
+def test_a_long_lived_run_hands_over_to_a_fresh_execution_before_the_history_limit(sfn: Any) -> None:
+    script(status("continue"), status("continue"), status("continue"), status("done"))
+    arn = machine(sfn, cycles=2)
+    execution = start(sfn, arn, "run_long")
+    assert wait_done(sfn, execution)["status"] == "SUCCEEDED"
+    assert invocations(sfn, execution) == 2, "two cycles, then the handover"
+    names = {e["name"]: e["executionArn"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]}
+    assert set(names) == {"run_long", "run_long-g1"}
+    successor = wait_done(sfn, names["run_long-g1"])
+    assert successor["status"] == "SUCCEEDED"
+    assert json.loads(successor["input"]) == {
+        "runId": "run_long",
+        "sessionId": "session_x",
+        "maxAttempts": 1,
+        "generation": 1,
+    }
+    assert invocations(sfn, names["run_long-g1"]) == 2
+
+
+def test_mark_failed_never_overwrites_a_final_status(sfn: Any) -> None:
+    script(CRASH)
+    new_run("run_canceled")
+    store.cancel_run("run_canceled", "superseded")
+    execution = launchers.StepFunctionsLauncher(machine(sfn), client=sfn).start(
+        run_id="run_canceled", session_id="session_x", max_attempts=1
+    )
+    assert wait_done(sfn, str(execution), timeout=40)["status"] == "FAILED"
+    assert store.get_run("run_canceled").status == "CANCELED"  # type: ignore[union-attr]

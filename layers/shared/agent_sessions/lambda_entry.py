@@ -42,3 +42,20 @@ def worker_handler() -> Handler:
         return worker.handle(event, context)
 
     return _observed(handle)
+
+
+def reaper_handler() -> Handler:
+    """The recovery sweep (agent_sessions.recovery) as a scheduled function."""
+
+    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        from agent_sessions import recovery
+
+        store.configure()
+        report = recovery.sweep()
+        metrics.add_metric(name="RunsRecovered", unit="Count", value=report.taken_over)
+        metrics.add_metric(name="TurnsClosedByRecovery", unit="Count", value=report.turns_closed)
+        return asdict(report)
+
+    return _observed(handle)
