@@ -366,3 +366,93 @@ def test_a_heartbeat_renews_the_lease_and_learns_when_the_run_was_replaced(creat
 
 def test_recorder_is_a_launcher() -> None:
     _: Launcher = Recorder()
+
+
+# -- the timeout race: an append takes the token just as WaitForInput times out ----------------
+
+
+class TimedOutResume(Recorder):
+    """`resume` finds the token timed out; `meanwhile` runs first (the old execution's next step)."""
+
+    def __init__(self, meanwhile: Callable[[], None] | None = None) -> None:
+        super().__init__()
+        self.meanwhile = meanwhile
+
+    def resume(self, task_token: str) -> None:
+        if self.meanwhile is not None:
+            self.meanwhile()
+        raise LookupError("Task token is not valid or has timed out")
+
+
+def _suspended_session(api: Api, launcher: Recorder) -> tuple[dict[str, Any], str]:
+    created = api("POST", "/api/v1/sessions", body=quick_body(), token=ENV.secret_key).body
+    assert _answer(created["runId"]) == {"status": "waiting"}
+    assert store.park(created["runId"], "token-1")
+    return created, created["runId"]
+
+
+@pytest.mark.parametrize("winner", ["expiry", "old_execution"])
+def test_the_timeout_race_answers_exactly_once(
+    api: Api, aws: Any, monkeypatch: pytest.MonkeyPatch, winner: str
+) -> None:
+    """The state machine's MarkExpired finds the token gone (the append took it) and goes back to
+    InvokeAgent while the append, whose resume failed, expires the run and continues. Either the
+    append's expiry lands first (the old execution then finds the run final) or the old execution
+    boots first (the expiry then finds it EXECUTING): one answer either way."""
+    launcher = TimedOutResume()
+    monkeypatch.setattr(runs, "get_launcher", lambda: launcher)
+    created, old = _suspended_session(api, launcher)
+    if winner == "old_execution":
+        launcher.meanwhile = lambda: _answer(old) and None
+    seq = api("POST", IN, body=message("race"), token=created["publicAccessToken"]).body["seq"]
+    if winner == "expiry":
+        assert store.get_run(old).status is store.RunStatus.EXPIRED  # type: ignore[union-attr]
+        assert _answer(old) == {"status": "done"}, "the old execution going back to InvokeAgent stops"
+        assert len(launcher.started) == 2
+        _answer(launcher.started[-1])
+    else:
+        assert len(launcher.started) == 1, "the old execution answered; no continuation"
+        assert session().current_run_id == old
+    assert turn_completes(created["id"]) == [str(seq)]
+    assert chunk_types(created["id"]).count("start") == 1
+
+
+# -- an unknown task ----------------------------------------------------------------------------
+
+
+def test_a_run_for_an_unknown_task_fails_fast_with_an_error_turn_and_no_loop(
+    api: Api, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the API cannot know the registry (AWS without a configured list), the run says so."""
+    launcher = Recorder()
+    monkeypatch.setattr(runs, "get_launcher", lambda: launcher)
+    body = create_body(task="nosuchagent")
+    created = api("POST", "/api/v1/sessions", body=body, token=ENV.secret_key).body
+    pat = created["publicAccessToken"]
+    first = api("POST", IN, body=message("hello?"), token=pat).body["seq"]
+    assert _answer(created["runId"]) == {"status": "done"}
+    failed = store.get_run(created["runId"])
+    assert failed is not None and failed.status is store.RunStatus.FAILED
+    assert turn_completes(created["id"]) == [str(first)]
+    error = json.loads(out_records(created["id"])[0].body)["data"]
+    assert error == {"type": "error", "errorText": 'No agent is registered for task "nosuchagent".'}
+    assert recovery.sweep(launcher).continued == 0, "nothing left unanswered: no relaunch loop"
+    assert len(launcher.started) == 1
+    second = api("POST", IN, body=message("anyone?"), token=pat).body["seq"]
+    assert len(launcher.started) == 2, "one continuation per new message"
+    _answer(launcher.started[-1])
+    assert turn_completes(created["id"]) == [str(first), str(second)]
+
+
+def test_a_configured_task_list_refuses_an_unknown_task_at_create(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent_sessions.config import reset_settings
+
+    monkeypatch.setenv("AGENT_SESSIONS_TASK_IDENTIFIERS", '["demo-chat"]')
+    reset_settings()
+    refused = api("POST", "/api/v1/sessions", body=create_body(task="nosuchagent"), token=ENV.secret_key)
+    assert refused.status == 422 and refused.body["code"] == "unknown_task"
+    assert api("POST", "/api/v1/sessions", body=create_body(), token=ENV.secret_key).status == 201
+    monkeypatch.delenv("AGENT_SESSIONS_TASK_IDENTIFIERS")
+    reset_settings()
