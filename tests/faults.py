@@ -125,7 +125,10 @@ def puts_to(fragment: str) -> Predicate:
 
 @dataclass
 class Rule:
-    """Inject `fault` into the `nth` (1-based) request matching `operation` and `where`, `times` in a row."""
+    """Inject `fault` into the `nth` (1-based) request matching `operation` and `where`, `times` in a row.
+
+    A proxy consults its rules in order and the first that takes a request decides it; later rules
+    neither see nor count that request."""
 
     fault: Fault
     operation: str | None = None

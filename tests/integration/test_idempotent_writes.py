@@ -23,6 +23,9 @@ from tests.support import ENV
 
 ATTEMPTS = 4  # PynamoDB's botocore config: 1 + 3 retries
 
+REPLY_LOST_THEN_CONFLICT = "reply_lost_then_conflict"
+"""The write lands, its reply is lost, and botocore's resend is cancelled by a TransactionConflict."""
+
 FAULTS = [
     pytest.param(Fault.AFTER_WRITE_REPLY_LOST, 1, id="after_write_reply_lost"),
     pytest.param(Fault.AFTER_WRITE_REPLY_LOST, ATTEMPTS, id="after_write_reply_lost-exhausted"),
@@ -32,6 +35,7 @@ FAULTS = [
     pytest.param(Fault.THROUGHPUT, 1, id="throughput"),
     pytest.param(Fault.CONFLICT, 1, id="conflict"),
     pytest.param(Fault.CONFLICT, 3, id="conflict-repeated"),
+    pytest.param(REPLY_LOST_THEN_CONFLICT, 1, id="after_write_reply_lost-then-conflict"),
 ]
 
 
@@ -48,8 +52,13 @@ def session(api: Api) -> dict[str, Any]:
     return dict(response.body)
 
 
-def fail_first_write(proxy: FaultProxy, log: str, fault: Fault, times: int) -> Rule:
-    rule = Rule(fault, operation="TransactWriteItems", where=puts_to(log), times=times)
+def fail_first_write(proxy: FaultProxy, log: str, fault: Fault | str, times: int) -> Rule:
+    if fault == REPLY_LOST_THEN_CONFLICT:
+        first = Rule(Fault.AFTER_WRITE_REPLY_LOST, operation="TransactWriteItems", where=puts_to(log))
+        # Rules are consulted in order: the second sees only requests the first did not take.
+        proxy.add(first, Rule(Fault.CONFLICT, operation="TransactWriteItems", where=puts_to(log)))
+        return first
+    rule = Rule(Fault(fault), operation="TransactWriteItems", where=puts_to(log), times=times)
     proxy.add(rule)
     return rule
 
@@ -67,7 +76,7 @@ def assert_written_once(records: list[store.StoredRecord], count: int) -> None:
 
 @pytest.mark.parametrize(("fault", "times"), FAULTS)
 def test_out_page_is_written_once(
-    faulty_dynamodb: FaultProxy, session: dict[str, Any], fault: Fault, times: int
+    faulty_dynamodb: FaultProxy, session: dict[str, Any], fault: Fault | str, times: int
 ) -> None:
     sid = session["id"]
     rule = fail_first_write(faulty_dynamodb, f"{sid}#out", fault, times)
@@ -98,7 +107,7 @@ def test_in_append_is_written_once_and_answers_its_seq(
     faulty_dynamodb: FaultProxy,
     api: Api,
     session: dict[str, Any],
-    fault: Fault,
+    fault: Fault | str,
     times: int,
     part_id: str | None,
 ) -> None:
@@ -119,7 +128,7 @@ def test_in_append_is_written_once_and_answers_its_seq(
 
 @pytest.mark.parametrize(("fault", "times"), FAULTS)
 def test_out_http_append_is_written_once(
-    faulty_dynamodb: FaultProxy, api: Api, session: dict[str, Any], fault: Fault, times: int
+    faulty_dynamodb: FaultProxy, api: Api, session: dict[str, Any], fault: Fault | str, times: int
 ) -> None:
     sid = session["id"]
     rule = fail_first_write(faulty_dynamodb, f"{sid}#out", fault, times)
@@ -139,7 +148,7 @@ def test_out_http_append_is_written_once(
 @pytest.mark.parametrize("log", ["in", "out"])
 @pytest.mark.parametrize(("fault", "times"), FAULTS)
 def test_close_writes_its_wake_up_and_closed_records_once(
-    faulty_dynamodb: FaultProxy, api: Api, session: dict[str, Any], fault: Fault, times: int, log: str
+    faulty_dynamodb: FaultProxy, api: Api, session: dict[str, Any], fault: Fault | str, times: int, log: str
 ) -> None:
     sid = session["id"]
     rule = fail_first_write(faulty_dynamodb, f"{sid}#{log}", fault, times)

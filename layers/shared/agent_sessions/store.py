@@ -290,9 +290,10 @@ def _write_once(build: Any, token: str, landed: Callable[[], bool]) -> None:
     A commit whose reply is lost (a 500 after the write landed) is resent, by botocore and then
     here, with the same `ClientRequestToken`: DynamoDB answers a resend within 10 minutes from its
     token cache, and where it does not (moto, or after the window) the resend is cancelled by the
-    write it already made. So whenever the outcome is unknown — a cancellation naming a failed
-    condition, or an error that is not a cancellation — `landed()` reads back whether the item
-    this token wrote is there, and if it is the write succeeded.
+    write it already made — or by anything else, a `TransactionConflict` included. botocore's
+    resends are invisible from here, so after any cancellation or error `landed()` reads back
+    whether the item this token wrote is there; if it is, the write succeeded. (One strongly
+    consistent GetItem per cancelled write.)
 
     Raises TransactionCancelled when the write did not land (its reasons as DynamoDB gave them);
     TransactWriteError when the outcome stays unknown after the last attempt.
@@ -301,8 +302,11 @@ def _write_once(build: Any, token: str, landed: Callable[[], bool]) -> None:
         try:
             _transact(build, token)
             return
-        except TransactionCancelled as exc:
-            if "ConditionalCheckFailed" in exc.reasons and landed():
+        except TransactionCancelled:
+            # Whatever the reasons: botocore may have resent this request after an earlier attempt
+            # committed and lost its reply, and the resend was then cancelled (a failed condition on
+            # our own page, or a TransactionConflict on the way).
+            if landed():
                 return
             raise
         except TransactWriteError:
