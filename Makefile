@@ -8,7 +8,7 @@ WEB_SOURCES := $(wildcard $(WEB_DIR)/src/*) $(WEB_DIR)/index.html $(WEB_DIR)/vit
 CHROMIUM ?= /usr/bin/chromium
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: dev test unit integration e2e infra lint typecheck bench clean node-deps install web browser-deps
+.PHONY: dev test unit integration e2e infra lint typecheck bench chaos clean node-deps install web browser-deps
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -60,6 +60,10 @@ typecheck: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# The fault campaign with large counts (10 % faulty DynamoDB requests): bench/results/chaos.json.
+chaos: install
+	$(BIN)/python -m bench.chaos
 
 clean:
 	rm -rf $(VENV) $(NODE_DIR)/node_modules $(WEB_DIR)/node_modules $(WEB_DIR)/dist .agent-sessions .pytest_cache .mypy_cache .ruff_cache
