@@ -8,7 +8,8 @@ bench/results/chaos-suite.json. Both print the figures. Phases:
    (500 `InternalServerError`, 400 `ThrottlingException` / `ProvisionedThroughputExceededException`,
    `TransactionConflict` cancellations, a reply lost after the write landed) and some are delayed,
    while several sessions chat with demo-chat in parallel through the Python client (`AgentChat`).
-   Counted: turns, turns that never complete, client-visible errors (exceptions and `error`
+   Counted: turns, turns that never complete (a session with 2 in a row is left alone: its other
+   turns are counted as skipped), client-visible errors (exceptions and `error`
    chunks), turns that fail without a clean `error` chunk + `turn-complete`, and from the stored
    logs (read without faults): acknowledged messages missing from `.in` (lost) or stored twice,
    `.out` records repeated (envelope ids, turn-completes per input), answered turns whose stored
@@ -73,6 +74,7 @@ class Figures:
     turns: int = 0
     turns_completed: int = 0
     turns_never_completed: int = 0
+    turns_skipped_wedged: int = 0
     client_errors: int = 0
     error_chunks: int = 0
     unclean_failures: int = 0
@@ -162,11 +164,18 @@ class Campaign:
         pauses = {chat: random.Random(f"{c.seed}-{chat[-1]}") for chat in chats}
 
         def converse(chat: str) -> None:
+            hung = 0
             for turn in range(c.turns_per_session):
+                if hung >= 2:  # wedged: each further turn would only wait out the client's budget
+                    with lock:
+                        f.turns_skipped_wedged += c.turns_per_session - turn
+                    f.note(f"{chat}: {c.turns_per_session - turn} turns skipped after 2 hung in a row")
+                    return
                 if pauses[chat].random() < 0.3:  # let the run suspend (> 1 s) or expire (> 3 s)
                     time.sleep(pauses[chat].choice((1.5, 3.5)))
                 text = f"{chat} turn {turn}"
                 outcome = self._turn(agents[chat], text)
+                hung = 0 if outcome.completed else hung + 1
                 with lock:
                     f.turns += 1
                     self._count_turn(outcome, chat, turn)
@@ -194,7 +203,7 @@ class Campaign:
             "demo-chat",
             id=chat,
             client=self.client,
-            stream_timeout_seconds=5,
+            stream_timeout_seconds=3,
             trigger_config={"idleTimeoutInSeconds": 1},
         )
 

@@ -32,7 +32,7 @@ def figures() -> Iterator[Figures]:
 
 def test_the_campaign_ran_every_phase_with_faults(figures: Figures) -> None:
     assert figures.phases_failed == 0, figures.failures
-    assert figures.turns >= 30
+    assert figures.turns + figures.turns_skipped_wedged >= 30
     assert sum(figures.faults_injected.values()) > 50, figures.faults_injected
 
 
@@ -66,7 +66,8 @@ def test_reconnects_lose_and_repeat_nothing(figures: Figures) -> None:
 
 @pytest.mark.xfail(reason=LIFECYCLE, strict=False)
 def test_every_turn_completes_and_no_session_wedges(figures: Figures) -> None:
-    assert (figures.turns_never_completed, figures.wedged_sessions) == (0, 0), figures.failures
+    hung = (figures.turns_never_completed, figures.turns_skipped_wedged, figures.wedged_sessions)
+    assert hung == (0, 0, 0), figures.failures
 
 
 @pytest.mark.xfail(reason=LIFECYCLE, strict=False)
