@@ -456,3 +456,39 @@ def test_a_configured_task_list_refuses_an_unknown_task_at_create(
     assert api("POST", "/api/v1/sessions", body=create_body(), token=ENV.secret_key).status == 201
     monkeypatch.delenv("AGENT_SESSIONS_TASK_IDENTIFIERS")
     reset_settings()
+
+
+class Resumes(Recorder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.resumed: list[str] = []
+
+    def resume(self, task_token: str) -> None:
+        self.resumed.append(task_token)
+
+
+def test_an_input_signal_whose_reply_was_lost_still_resumes_the_parked_run(
+    api: Api, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The signal takes the parked token; its retry meets a run with no token, yet must resume."""
+    launcher = Resumes()
+    monkeypatch.setattr(runs, "get_launcher", lambda: launcher)
+    created = api("POST", "/api/v1/sessions", body=quick_body(), token=ENV.secret_key).body
+    run = store.get_run(created["runId"])
+    assert run is not None
+    store.start_attempt(run, 0, store.epoch() + 30)
+    assert store.park(created["runId"], "token-parked")
+    with reply_lost("UpdateItem", "pending_input") as fault:
+        assert api("POST", IN, body=message("wake up"), token=created["publicAccessToken"]).status == 200
+    assert fault.fired == 1
+    assert launcher.resumed == ["token-parked"]
+    assert len(launcher.started) == 1, "resumed, not replaced"
+
+
+def test_a_park_whose_reply_was_lost_is_recognised(created: dict[str, Any]) -> None:
+    run = store.get_run(created["runId"])
+    assert run is not None
+    store.start_attempt(run, 0, store.epoch() + 30)
+    with reply_lost("UpdateItem", "WAITING") as fault:
+        assert store.park(created["runId"], "token-1") is True
+    assert fault.fired == 1

@@ -169,6 +169,8 @@ class RunModel(Model):
     reason = UnicodeAttribute(null=True)
     previous_run_id = UnicodeAttribute(null=True)
     task_token = UnicodeAttribute(null=True)
+    taken_token = UnicodeAttribute(null=True)
+    """The token the last input signal took, so a retried signal still finds it (see signal_input)."""
     pending_input = NumberAttribute(null=True)
     execution_arn = UnicodeAttribute(null=True)
     error = UnicodeAttribute(null=True)
@@ -577,6 +579,7 @@ def start_attempt(run: Run, attempt: int, lease_until: float) -> Run:
                 RunModel.attempt.set(attempt),
                 RunModel.lease_expires_at.set(lease_until),
                 RunModel.pending_input.remove(),
+                RunModel.task_token.remove(),
                 RunModel.updated_at.set(now()),
             ],
             condition=RunModel.pk.exists() & _live(),
@@ -640,7 +643,8 @@ def park(run_id: str, token: str) -> bool:
             & RunModel.status.is_in(RunStatus.QUEUED, RunStatus.EXECUTING),
         )
     except ConditionFailed:
-        return False
+        fresh = get_run(run_id)  # a retry of a park whose reply was lost meets its own token
+        return fresh is not None and fresh.task_token == token
     return True
 
 
@@ -649,13 +653,21 @@ def signal_input(run_id: str, in_seq: int) -> Run | None:
 
     The state machine parks its token only while `pending_input` is absent, so whichever of
     "append" and "park" comes second sees the other: no input is slept through.
+
+    Idempotent: the same write copies the token it takes to `taken_token`. A retry of a signal
+    whose reply was lost finds its own `pending_input` and no token, and reports the token its
+    first attempt took, so the run is still resumed.
     """
     hash_key, range_key = run_key(run_id)
     try:
         response = RunModel._get_connection().update_item(
             hash_key,
             range_key=range_key,
-            actions=[RunModel.pending_input.set(in_seq), RunModel.task_token.remove()],
+            actions=[
+                RunModel.pending_input.set(in_seq),
+                RunModel.taken_token.set(RunModel.task_token | ""),
+                RunModel.task_token.remove(),
+            ],
             condition=RunModel.pk.exists(),
             return_values="ALL_OLD",
         )
@@ -666,7 +678,10 @@ def signal_input(run_id: str, in_seq: int) -> Run | None:
     attrs = response.get("Attributes")
     if not attrs:
         return None
-    return _run_from_row(RunModel.from_raw_data(attrs))
+    old = RunModel.from_raw_data(attrs)
+    if old.task_token is None and old.pending_input == in_seq and old.taken_token:
+        old.task_token = old.taken_token  # our own first attempt took it
+    return _run_from_row(old)
 
 
 def _finish(
