@@ -108,9 +108,17 @@ def _append(api: Api, client: TestClient | None, token: str, io: str, body: str)
 
 
 def _records(api: Api, io: str) -> list[dict[str, Any]]:
-    return list(
-        api("GET", f"/realtime/v1/sessions/chat-1/{io}/records", token=ENV.secret_key).body["records"]
-    )
+    """Every record, following `nextAfterEventId` (a response holds about 1 MiB)."""
+    records: list[dict[str, Any]] = []
+    query: dict[str, str] | None = None
+    while True:
+        body = api(
+            "GET", f"/realtime/v1/sessions/chat-1/{io}/records", token=ENV.secret_key, query=query
+        ).body
+        records += body["records"]
+        if "nextAfterEventId" not in body:
+            return records
+        query = {"afterEventId": body["nextAfterEventId"]}
 
 
 @pytest.mark.parametrize("width", [1, 2, 3, 4])
