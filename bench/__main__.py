@@ -474,6 +474,54 @@ def bench_imports() -> dict[str, float]:
     return results
 
 
+def bench_run_lifecycle(stack: LocalStack, counter: DynamoCounter) -> dict[str, Any]:
+    """What liveness costs: the recovery sweep with nothing to do, and taking over one dead claim.
+
+    The stack's own sweep thread is stopped first so only these passes are counted; the heartbeat
+    is computed from the settings (one UpdateItem every lease/3 while a run is EXECUTING).
+    """
+    from agent_sessions import recovery, runs, sessions
+
+    if stack.sweeper is not None:
+        stack.sweeper.stop()
+        stack.sweeper = None
+    assert stack.launcher is not None
+    before = counter.snapshot()
+    recovery.sweep(stack.launcher)
+    empty = counter.snapshot() - before
+    http = httpx.Client(base_url=stack.base_url, timeout=30)
+    create_chat(http, stack.secret_key, "bench-dead-claim")
+    session = sessions.resolve(get_settings().environment_id, "bench-dead-claim")
+    time.sleep(1.0)
+    stuck = "run_benchdeadclaim000000000000"
+    store.create_run(  # claimed, then the process died before the launch: its grace long over
+        run_id=stuck,
+        session_id=session.session_id,
+        session_pk=session.pk,
+        payload=runs.build_payload(session, session.current_run_id),
+        reason="continuation",
+        previous_run_id=session.current_run_id,
+        lease_until=store.epoch() - 3600,
+    )
+    store.swap_current_run(session.pk, session.current_run_id, int(session.current_run_version), stuck)
+    before = counter.snapshot()
+    report = recovery.sweep(stack.launcher)
+    recovered = counter.snapshot() - before
+    lease = get_settings().run_lease_seconds
+    return {
+        "sweep_with_nothing_expired": dict(empty),
+        "sweep_taking_over_one_dead_claim": {
+            **dict(recovered),
+            "found": report.found,
+            "continued": report.continued,
+            "note": "a claim whose process died before the launch; no input left unanswered",
+        },
+        "heartbeat_updates_per_minute_per_executing_run": round(60 / (lease / 3), 1),
+        "heartbeat_index_writes_per_renewal": 2,
+        "append_to_live_run_requests": 3,
+    }
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory() as state:
         stack = LocalStack(port=free_port(), state_dir=Path(state))
@@ -498,6 +546,7 @@ def main() -> int:
                     "list_sessions_filter_matching_nothing": bench_list_filter_nothing(
                         http, stack.secret_key, counter
                     ),
+                    "run_liveness": bench_run_lifecycle(stack, counter),
                     "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 }
         finally:
