@@ -492,3 +492,23 @@ def test_a_park_whose_reply_was_lost_is_recognised(created: dict[str, Any]) -> N
     with reply_lost("UpdateItem", "WAITING") as fault:
         assert store.park(created["runId"], "token-1") is True
     assert fault.fired == 1
+
+
+def test_a_runs_table_from_before_the_live_index_gets_it_at_start(aws: Any) -> None:
+    """A local state dir kept from an older version: the sweep's index is added, not assumed."""
+    client = store.connection().client
+    table = store.RunModel.Meta.table_name
+    client.delete_table(TableName=table)
+    client.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    )
+    store.create_tables()
+    indexes = client.describe_table(TableName=table)["Table"]["GlobalSecondaryIndexes"]
+    assert [i["IndexName"] for i in indexes] == ["live_by_lease"]
+    assert recovery.sweep(Recorder()).found == 0

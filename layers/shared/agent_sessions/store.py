@@ -257,10 +257,36 @@ def connection() -> Connection:
 
 
 def create_tables() -> None:
-    """Create the tables if missing (local stack and tests; on AWS the template owns them)."""
+    """Create the tables if missing (local stack and tests; on AWS the template owns them), and add
+    an index a table kept from an older version lacks (a local state dir from before `live_by_lease`)."""
     for model in MODELS:
         if not model.exists():
             model.create_table(wait=True)
+        else:
+            _add_missing_indexes(model)
+
+
+def _add_missing_indexes(model: type[Model]) -> None:
+    client: Any = connection().client  # botocore's dynamic client
+    table = model.Meta.table_name
+    described = client.describe_table(TableName=table)["Table"]
+    present = {index["IndexName"] for index in described.get("GlobalSecondaryIndexes", [])}
+    for index in model._get_schema().get("global_secondary_indexes", []):
+        if index["index_name"] in present:
+            continue
+        client.update_table(
+            TableName=table,
+            AttributeDefinitions=index["attribute_definitions"],
+            GlobalSecondaryIndexUpdates=[
+                {
+                    "Create": {
+                        "IndexName": index["index_name"],
+                        "KeySchema": index["key_schema"],
+                        "Projection": index["projection"],
+                    }
+                }
+            ],
+        )
 
 
 def _cause(exc: Exception) -> str | None:
