@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
 import tempfile
@@ -675,8 +676,9 @@ def run_campaign(counts: Counts, results: Path) -> Figures:
 
 
 def main() -> None:
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    for name in list(logging.root.manager.loggerDict):  # the figures, not the stack's request log
+        logging.getLogger(name).setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sessions", type=int, default=10)
     parser.add_argument("--turns", type=int, default=10)
