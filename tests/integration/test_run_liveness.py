@@ -512,3 +512,18 @@ def test_a_runs_table_from_before_the_live_index_gets_it_at_start(aws: Any) -> N
     indexes = client.describe_table(TableName=table)["Table"]["GlobalSecondaryIndexes"]
     assert [i["IndexName"] for i in indexes] == ["live_by_lease"]
     assert recovery.sweep(Recorder()).found == 0
+
+
+def test_a_run_create_whose_reply_was_lost_is_recognised(created: dict[str, Any]) -> None:
+    s = session()
+    with reply_lost("PutItem", "run_lostreply") as fault:
+        run = store.create_run(
+            run_id="run_lostreply",
+            session_id=s.session_id,
+            session_pk=s.pk,
+            payload={},
+            reason="continuation",
+            previous_run_id=None,
+            lease_until=store.epoch() + 60,
+        )
+    assert fault.fired == 1 and run.status is store.RunStatus.QUEUED

@@ -562,7 +562,15 @@ def create_run(
         created_at=at,
         updated_at=at,
     )
-    row.save(condition=RunModel.pk.does_not_exist())
+    try:
+        row.save(condition=RunModel.pk.does_not_exist())
+    except PutError as exc:
+        # Run ids are random: an item already there under ours is this write, landed before its
+        # reply was lost and retried.
+        existing = get_run(run_id) if _cause(exc) == CONDITION_FAILED else None
+        if existing is None or existing.session_pk != session_pk:
+            raise
+        return existing
     return _run_from_row(row)
 
 
