@@ -44,7 +44,7 @@ def test_a_turn_streams_deltas_and_ends_with_a_correlated_turn_complete(stack: L
     assert done.control == "turn-complete" and done.body == ""
     assert int(done.header("session-in-event-id") or -1) >= seq
     fresh = auth.authenticate(done.header("public-access-token") or "")
-    assert "write:sessions:turn-1" in fresh.scopes and "read:sessions:turn-1" in fresh.scopes
+    assert {"write:sessions:turn-1", "read:sessions:turn-1"} <= set(fresh.claims["scopes"])
     assert [r.seq for r in read.records] == list(range(len(read.records)))
     assert len({json.loads(r.body)["id"] for r in read.records if r.body}) == len(
         [r for r in read.records if r.body]
