@@ -1,6 +1,9 @@
 """`make bench`: speed and cost on the local stack, printed and written to bench/results/latest.json.
 
-Measures append latency, agent-write -> client-receive latency, DynamoDB requests per turn, the
+Measures send -> first text-delta at the client on a warm run beside a direct-SSE baseline, the same
+on a suspended run, DynamoDB requests and units of a 20- and a 1,000-chunk turn, 10/50/100 concurrent
+chats, and turns the counts into dollars (bench/cost.py) checked against issue 10's goals
+(bench/goals.py). Also measures append latency, agent-write -> client-receive latency, the
 peak memory of one SSE connection over near-limit records (bounded frames beside the old count-only
 batches), records-endpoint response sizes, the work of a list filter that matches nothing, the
 DynamoDB write units a history save costs at turn 1 and turn 200 (beside the whole-history blob it
@@ -15,13 +18,11 @@ import json
 import os
 import platform
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,47 +33,13 @@ from agent_sessions import store, streams
 from agent_sessions.agent.history import ChatHistory
 from agent_sessions.config import get_settings
 from agent_sessions.local.stack import LocalStack
+from bench import agents as _agents  # noqa: F401  (registers bench-20 and bench-1000)
+from bench import cost, goals, scenarios
+from bench.stats import DynamoCounter, summary_ms
 from tests.dynamo_limits import TRANSACTION_BYTES, WriteMeter, metering
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "latest.json"
-READS = {"GetItem", "Query", "BatchGetItem", "TransactGetItems", "Scan"}
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
-
-
-def summary_ms(values: list[float]) -> dict[str, float]:
-    ms = [v * 1000 for v in values]
-    return {
-        "n": len(ms),
-        "p50": round(percentile(ms, 50), 2),
-        "p99": round(percentile(ms, 99), 2),
-        "mean": round(statistics.fmean(ms), 2),
-    }
-
-
-class DynamoCounter:
-    def __init__(self) -> None:
-        self.ops: Counter[str] = Counter()
-        self.lock = threading.Lock()
-        for client in [m._get_connection().connection.client for m in store.MODELS] + [
-            store.connection().client
-        ]:
-            client.meta.events.register("provide-client-params.dynamodb", self._record)
-
-    def _record(self, model: Any, params: dict[str, Any], **_: Any) -> None:
-        with self.lock:
-            self.ops[model.name] += 1
-            if params.get("IndexName"):  # told apart from the agents' and readers' log queries
-                self.ops[f"{model.name}:{params['IndexName']}"] += 1
-                self.ops[f"{model.name}:{params['IndexName']}:items"] += int(params.get("Limit") or 0)
-
-    def snapshot(self) -> Counter[str]:
-        with self.lock:
-            return Counter(self.ops)
 
 
 def free_port() -> int:
@@ -212,72 +179,6 @@ def bench_delivery(
     writer.close()
     reader.join(30)
     return {**summary_ms(latencies), "chunks_per_second": rate, "out_writes": writer.writes}
-
-
-def bench_turn(
-    stack: LocalStack, http: httpx.Client, counter: DynamoCounter, turns: int = 5
-) -> dict[str, Any]:
-    created = http.post(
-        "/api/v1/sessions",
-        json={
-            "type": "chat.agent",
-            "externalId": "bench-turn",
-            "taskIdentifier": "demo-chat",
-            "triggerConfig": {"basePayload": {"chatId": "bench-turn", "trigger": "preload"}},
-        },
-        headers={"authorization": f"Bearer {stack.secret_key}"},
-    ).json()
-    token = created["publicAccessToken"]
-    time.sleep(1.0)  # let the run boot and settle into its idle poll
-    per_turn: list[Counter[str]] = []
-    cursor: str | None = None
-    for t in range(turns):
-        before = counter.snapshot()
-        body = {
-            "kind": "message",
-            "payload": {
-                "chatId": "bench-turn",
-                "trigger": "submit-message",
-                "message": {"id": f"u{t}", "role": "user", "parts": [{"type": "text", "text": f"turn {t}"}]},
-            },
-        }
-        seq = http.post(
-            "/realtime/v1/sessions/bench-turn/in/append",
-            content=json.dumps(body),
-            headers={"authorization": f"Bearer {token}"},
-        ).json()["seq"]
-        headers = {
-            "authorization": f"Bearer {token}",
-            "timeout-seconds": "30",
-            **({"last-event-id": cursor} if cursor else {}),
-        }
-        with httpx.stream(
-            "GET", f"{stack.base_url}/realtime/v1/sessions/bench-turn/out", headers=headers, timeout=60
-        ) as response:
-            for line in response.iter_lines():
-                if not line.startswith("data:") or "records" not in line:
-                    continue
-                records = json.loads(line[5:])["records"]
-                cursor = str(records[-1]["seq_num"])
-                done = [
-                    r
-                    for r in records
-                    if ["trigger-control", "turn-complete"] in r["headers"]
-                    and int(dict(r["headers"]).get("session-in-event-id", -1)) >= seq
-                ]
-                if done:
-                    token = dict(done[0]["headers"])["public-access-token"]
-                    break
-        per_turn.append(counter.snapshot() - before)
-    reads = [sum(v for k, v in c.items() if k in READS) for c in per_turn]
-    writes = [sum(v for k, v in c.items() if k not in READS) for c in per_turn]
-    return {
-        "turns": turns,
-        "reads_per_turn_mean": round(statistics.fmean(reads), 1),
-        "writes_per_turn_mean": round(statistics.fmean(writes), 1),
-        "by_operation_last_turn": dict(per_turn[-1]),
-        "note": "includes the agent's .in polling and the SSE reader's polls during the turn",
-    }
 
 
 def _history_turn(i: int) -> list[dict[str, Any]]:
@@ -524,21 +425,31 @@ def bench_run_lifecycle(stack: LocalStack, counter: DynamoCounter) -> dict[str, 
 
 def main() -> int:
     with tempfile.TemporaryDirectory() as state:
-        stack = LocalStack(port=free_port(), state_dir=Path(state))
+        stack = LocalStack(
+            port=free_port(),
+            state_dir=Path(state),
+            environ={"AGENT_SESSIONS_AGENT_MODULES": json.dumps(["bench.agents"])},
+        )
         stack.start_in_background()
         try:
             counter = DynamoCounter()
+            base, secret = stack.base_url, stack.secret_key
+            results: dict[str, Any] = {
+                "machine": {
+                    "python": platform.python_version(),
+                    "cpus": os.cpu_count(),
+                    "backend": "moto server, one request at a time, journaled",
+                },
+                # First, on a quiet stack: nothing else polling while these are timed.
+                "send_to_first_token_ms": scenarios.first_token(base, secret, free_port()),
+                "wake_from_suspended_ms": scenarios.wake(base, secret),
+                "dynamodb_requests_per_turn": scenarios.requests_per_turn(base, secret, counter.snapshot),
+            }
             with httpx.Client(base_url=stack.base_url, timeout=30) as http:
-                results = {
-                    "machine": {
-                        "python": platform.python_version(),
-                        "cpus": os.cpu_count(),
-                        "backend": "moto server, one request at a time, journaled",
-                    },
+                results |= {
                     "append_latency_ms": bench_append(http, stack.secret_key),
                     "local_append_throughput": bench_append_throughput(stack),
                     "agent_write_to_client_receive_ms": bench_delivery(stack, http),
-                    "dynamodb_per_turn": bench_turn(stack, http, counter),
                     "history_write_per_turn": bench_history(),
                     "handler_import_ms": bench_imports(),
                     "sse_memory_per_connection": bench_sse_memory(http, stack.secret_key),
@@ -547,15 +458,22 @@ def main() -> int:
                         http, stack.secret_key, counter
                     ),
                     "run_liveness": bench_run_lifecycle(stack, counter),
-                    "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 }
+            # Last: the concurrent chats leave many warm runs polling behind them.
+            results["concurrent_chats"] = scenarios.concurrency(base, secret)
+            results["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         finally:
             stack.stop()
     # After the stack: a journaled endpoint empties moto's (process-wide) DynamoDB backend at start.
     results["local_dynamodb"] = bench_journal_cost()
+    results["cost"] = cost.per_thousand_turns(results)
+    results["goals"] = goals.check(results)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
+    print(cost.table(results["cost"]))
+    for row in results["goals"]:
+        print(f"{'met ' if row['met'] else 'MISS'}  {row['figure']}: {row['measured']} (goal {row['goal']})")
     print(f"written to {RESULTS.relative_to(ROOT)}")
     return 0
 

@@ -1,0 +1,63 @@
+"""Issue 10's goals beside the figures of one bench run: each goal, what was measured, met or not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _row(figure: str, measured: Any, goal: str, met: bool) -> dict[str, Any]:
+    return {"figure": figure, "measured": measured, "goal": goal, "met": met}
+
+
+def check(results: dict[str, Any]) -> list[dict[str, Any]]:
+    first = results["send_to_first_token_ms"]
+    durable = first["durable"]
+    wake = results["wake_from_suspended_ms"]["first_token"]
+    delivery = results["agent_write_to_client_receive_ms"]
+    turns = results["dynamodb_requests_per_turn"]
+    imports = results["handler_import_ms"]
+    cost = results["cost"]
+    chats = results["concurrent_chats"]
+    return [
+        _row(
+            "send -> first text-delta, warm (ms)",
+            {"p50": durable["p50"], "p99": durable["p99"]},
+            "p50 <= 100, p99 <= 250",
+            durable["p50"] <= 100 and durable["p99"] <= 250,
+        ),
+        _row("added over direct SSE, p50 (ms)", first["added_p50"], "<= 50", first["added_p50"] <= 50),
+        _row("send -> first text-delta, suspended run (ms)", wake["p50"], "p50 <= 300", wake["p50"] <= 300),
+        _row(
+            "agent write -> client receive at 50/s (ms)",
+            {"p50": delivery["p50"], "p99": delivery["p99"]},
+            "p50 <= 30, p99 <= 150",
+            delivery["p50"] <= 30 and delivery["p99"] <= 150,
+        ),
+        _row(
+            "DynamoDB requests per 20-chunk / 1,000-chunk turn",
+            [turns["turn_20_chunks"]["requests"], turns["turn_1000_chunks"]["requests"]],
+            "<= 40 and <= 150",
+            turns["turn_20_chunks"]["requests"] <= 40 and turns["turn_1000_chunks"]["requests"] <= 150,
+        ),
+        _row(
+            "cold import, slowest handler (ms)", max(imports.values()), "<= 250", max(imports.values()) <= 250
+        ),
+        _row(
+            "cost per 1,000 turns, conversation / one-shot ($)",
+            [cost["conversation"]["total_per_1000_turns"], cost["one_shot"]["total_per_1000_turns"]],
+            "<= 0.15",
+            cost["conversation"]["total_per_1000_turns"] <= 0.15,
+        ),
+        _row(
+            "idle session-hour compute ($)",
+            cost["idle_session_hour"]["compute"],
+            "0",
+            cost["idle_session_hour"]["compute"] == 0,
+        ),
+        _row(
+            "failed turns at 10 / 50 / 100 concurrent chats",
+            [chats[k]["turns_failed"] for k in ("chats_10", "chats_50", "chats_100")],
+            "0 at 50",
+            chats["chats_50"]["turns_failed"] == 0,
+        ),
+    ]

@@ -1,0 +1,81 @@
+"""Percentiles and the DynamoDB request counter every bench scenario shares."""
+
+from __future__ import annotations
+
+import math
+import statistics
+import threading
+from collections import Counter
+from typing import Any
+
+from agent_sessions import store
+from tests.dynamo_limits import item_bytes, written_items
+
+READS = {"GetItem", "Query", "BatchGetItem", "TransactGetItems", "Scan"}
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+def summary_ms(values: list[float]) -> dict[str, float]:
+    ms = [v * 1000 for v in values]
+    return {
+        "n": len(ms),
+        "p50": round(percentile(ms, 50), 2),
+        "p99": round(percentile(ms, 99), 2),
+        "mean": round(statistics.fmean(ms), 2),
+    }
+
+
+WRITE_UNITS = "units:write"
+READ_UNITS = "units:read"
+WRITE_BYTES = "bytes:write"
+
+
+def requests_only(counts: Counter[str]) -> dict[str, int]:
+    """The per-operation request counts of a `DynamoCounter` snapshot (no index or unit keys)."""
+    return {k: v for k, v in sorted(counts.items()) if ":" not in k}
+
+
+class DynamoCounter:
+    """Every DynamoDB request the process sends, by operation, with the units DynamoDB would bill.
+
+    Write units as `tests.dynamo_limits.WriteMeter` counts them (1 per started KB of each item,
+    doubled in a transaction); read units from the items each read returned (every read here is
+    strongly consistent: 1 unit per started 4 KB of the response's items, at least 1 per request).
+    """
+
+    def __init__(self) -> None:
+        self.ops: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        for client in [m._get_connection().connection.client for m in store.MODELS] + [
+            store.connection().client
+        ]:
+            client.meta.events.register("provide-client-params.dynamodb", self._record)
+            client.meta.events.register("after-call.dynamodb", self._read_units)
+
+    def _read_units(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
+        if model.name not in READS:
+            return
+        items = parsed.get("Items") or ([parsed["Item"]] if parsed.get("Item") else [])
+        size = sum(item_bytes(item) for item in items)
+        with self.lock:
+            self.ops[READ_UNITS] += max(1, math.ceil(size / 4096))
+
+    def _record(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        items = written_items(model.name, params)
+        factor = 2 if model.name == "TransactWriteItems" else 1
+        units = factor * sum(max(1, math.ceil(item_bytes(i) / 1024)) for i in items)
+        with self.lock:
+            self.ops[WRITE_UNITS] += units
+            self.ops[WRITE_BYTES] += sum(item_bytes(i) for i in items)
+            self.ops[model.name] += 1
+            if params.get("IndexName"):  # told apart from the agents' and readers' log queries
+                self.ops[f"{model.name}:{params['IndexName']}"] += 1
+                self.ops[f"{model.name}:{params['IndexName']}:items"] += int(params.get("Limit") or 0)
+
+    def snapshot(self) -> Counter[str]:
+        with self.lock:
+            return Counter(self.ops)
