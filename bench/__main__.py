@@ -112,6 +112,11 @@ def bench_append_throughput(stack: LocalStack, per_client: int = 60) -> dict[str
     return results
 
 
+def delivery_before(stack: LocalStack, http: httpx.Client) -> dict[str, float]:
+    with scenarios.settings(scenarios.BEFORE_ISSUE_10):
+        return bench_delivery(stack, http, chat="bench-delivery-before")
+
+
 def bench_journal_cost(n: int = 300) -> dict[str, float]:
     """PutItem per second on the embedded DynamoDB alone, in memory vs. journaled (one fsync each)."""
     import boto3
@@ -147,16 +152,16 @@ def bench_journal_cost(n: int = 300) -> dict[str, float]:
 
 
 def bench_delivery(
-    stack: LocalStack, http: httpx.Client, n: int = 200, rate: float = 50.0
+    stack: LocalStack, http: httpx.Client, n: int = 200, rate: float = 50.0, chat: str = "bench-delivery"
 ) -> dict[str, float]:
-    session_id = create_chat(http, stack.secret_key, "bench-delivery")
+    session_id = create_chat(http, stack.secret_key, chat)
     latencies: list[float] = []
     ready = threading.Event()
 
     def read() -> None:
         headers = {"authorization": f"Bearer {stack.secret_key}", "timeout-seconds": "60"}
         with httpx.stream(
-            "GET", f"{stack.base_url}/realtime/v1/sessions/bench-delivery/out", headers=headers, timeout=90
+            "GET", f"{stack.base_url}/realtime/v1/sessions/{chat}/out", headers=headers, timeout=90
         ) as response:
             ready.set()
             for line in response.iter_lines():
@@ -440,8 +445,14 @@ def main() -> int:
                     "cpus": os.cpu_count(),
                     "backend": "moto server, one request at a time, journaled",
                 },
-                # First, on a quiet stack: nothing else polling while these are timed.
+                "load_average_at_start": os.getloadavg(),
+            }
+            # First, on a quiet stack: nothing else polling while these are timed.
+            with scenarios.settings(scenarios.BEFORE_ISSUE_10):
+                before = scenarios.first_token(base, secret, free_port(), chat_id="bench-first-token-before")
+            results |= {
                 "send_to_first_token_ms": scenarios.first_token(base, secret, free_port()),
+                "send_to_first_token_before_issue_10_ms": before,
                 "wake_from_suspended_ms": scenarios.wake(base, secret),
                 "dynamodb_requests_per_turn": scenarios.requests_per_turn(base, secret, counter.snapshot),
             }
@@ -450,6 +461,7 @@ def main() -> int:
                     "append_latency_ms": bench_append(http, stack.secret_key),
                     "local_append_throughput": bench_append_throughput(stack),
                     "agent_write_to_client_receive_ms": bench_delivery(stack, http),
+                    "agent_write_to_client_receive_before_issue_10_ms": delivery_before(stack, http),
                     "history_write_per_turn": bench_history(),
                     "handler_import_ms": bench_imports(),
                     "sse_memory_per_connection": bench_sse_memory(http, stack.secret_key),
@@ -461,6 +473,7 @@ def main() -> int:
                 }
             # Last: the concurrent chats leave many warm runs polling behind them.
             results["concurrent_chats"] = scenarios.concurrency(base, secret)
+            results["load_average_at_end"] = os.getloadavg()
             results["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         finally:
             stack.stop()

@@ -144,7 +144,8 @@ def run_status(session_id: str) -> str | None:
     if session is None or session.current_run_id is None:
         return None
     run = store.get_run(session.current_run_id)
-    return getattr(run, "status", None)
+    status = getattr(run, "status", None)
+    return str(getattr(status, "value", status)) if status is not None else None
 
 
 def wait_for_status(session_id: str, status: str, timeout: float = 30.0) -> None:

@@ -6,14 +6,17 @@ as the store's boto3 clients sent them (every poll included).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 
+from agent_sessions.config import reset_settings
 from bench.latency import ChatClient, DirectServer, direct_first_token, think_times, wait_for_status
 from bench.stats import READ_UNITS, READS, WRITE_BYTES, WRITE_UNITS, requests_only, summary_ms
 
@@ -26,11 +29,42 @@ def _client(base_url: str, secret: str, chat_id: str, **options: Any) -> tuple[h
     return http, chat
 
 
-def first_token(base_url: str, secret: str, direct_port: int, turns: int = 20) -> dict[str, Any]:
+BEFORE_ISSUE_10 = {
+    "AGENT_SESSIONS_INPUT_POLL_SECONDS": "0.03",
+    "AGENT_SESSIONS_INPUT_POLL_HOT_SECONDS": "0",
+    "AGENT_SESSIONS_SSE_POLL_MIN_SECONDS": "0.03",
+    "AGENT_SESSIONS_SSE_POLL_HOT_SECONDS": "0",
+    "AGENT_SESSIONS_OUT_COALESCE_FIRST_SECONDS": "0.1",
+}
+"""The poll and coalescing settings as they were before issue 10 (back-off from 30 ms to 1 s at
+once, every page after the first a full window later), to measure before/after in one run."""
+
+
+@contextmanager
+def settings(overrides: dict[str, str]) -> Iterator[None]:
+    """Environment overrides for everything that reads the settings meanwhile (new runs, new SSE
+    connections, new writers); the previous values come back after."""
+    saved = {name: os.environ.get(name) for name in overrides}
+    os.environ.update(overrides)
+    reset_settings()
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        reset_settings()
+
+
+def first_token(
+    base_url: str, secret: str, direct_port: int, turns: int = 20, chat_id: str = "bench-first-token"
+) -> dict[str, Any]:
     """Warm run: demo-chat, one warm-up turn, then `turns` sends after seeded pauses of 0.3 to 3 s
     (a reader's and an agent's back-off meet a send in every phase). The direct-SSE baseline
     serves the same model on the same HTTP stack, `turns` times, in the same run."""
-    http, chat = _client(base_url, secret, "bench-first-token")
+    http, chat = _client(base_url, secret, chat_id)
     try:
         chat.send(http, "warm up")
         timings = []
@@ -112,26 +146,29 @@ def requests_per_turn(
 
 
 def concurrency(
-    base_url: str, secret: str, levels: tuple[int, ...] = (10, 50, 100), turns: int = 3
+    base_url: str, secret: str, levels: tuple[int, ...] = (10, 50, 100), turns: int = 3, budget: float = 90.0
 ) -> dict[str, Any]:
-    """`n` chats at once, each sending `turns` messages to demo-chat after seeded pauses."""
+    """`n` chats at once, each sending `turns` messages to demo-chat after seeded pauses; a level
+    gets `budget` seconds, and a turn still unanswered then counts as failed (`unfinished`)."""
     results: dict[str, Any] = {}
     for n in levels:
-        results[f"chats_{n}"] = _concurrent(base_url, secret, n, turns)
+        results[f"chats_{n}"] = _concurrent(base_url, secret, n, turns, budget)
         time.sleep(2.0)
     return results
 
 
-def _concurrent(base_url: str, secret: str, n: int, turns: int) -> dict[str, Any]:
+def _concurrent(base_url: str, secret: str, n: int, turns: int, budget: float) -> dict[str, Any]:
     clients = [_client(base_url, secret, f"bench-conc-{n}-{i}") for i in range(n)]
     first: list[float] = []
     errors: Counter[str] = Counter()
     lock = threading.Lock()
+    stop = threading.Event()
 
     def drive(http: httpx.Client, chat: ChatClient, seed: int) -> None:
         try:
             for pause in think_times(turns, 0.2, 2.0, seed=seed):
-                time.sleep(pause)
+                if stop.wait(pause):
+                    return
                 timing = chat.send(http, "hello there")
                 with lock:
                     first.append(timing.first_token)
@@ -141,16 +178,23 @@ def _concurrent(base_url: str, secret: str, n: int, turns: int) -> dict[str, Any
         finally:
             http.close()
 
-    threads = [threading.Thread(target=drive, args=(h, c, i)) for i, (h, c) in enumerate(clients)]
+    threads = [
+        threading.Thread(target=drive, args=(h, c, i), daemon=True) for i, (h, c) in enumerate(clients)
+    ]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
+    deadline = time.monotonic() + budget
     for thread in threads:
-        thread.join(180)
+        thread.join(max(0.0, deadline - time.monotonic()))
+    stop.set()
+    with lock:
+        done, failed = list(first), dict(errors)
+    unfinished = n * turns - len(done) - sum(failed.values())
     return {
-        "first_token": summary_ms(first) if first else None,
-        "turns_ok": len(first),
-        "turns_failed": sum(errors.values()),
-        "error_kinds": dict(errors),
+        "first_token": summary_ms(done) if done else None,
+        "turns_ok": len(done),
+        "turns_failed": sum(failed.values()) + unfinished,
+        "error_kinds": {**failed, **({"unfinished": unfinished} if unfinished else {})},
         "wall_seconds": round(time.perf_counter() - started, 1),
     }

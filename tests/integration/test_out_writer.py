@@ -41,6 +41,22 @@ def test_first_record_after_a_quiet_spell_is_written_at_once(created: dict[str, 
         writer.close()
 
 
+def test_second_page_of_a_burst_does_not_wait_out_the_window(created: dict[str, Any]) -> None:
+    """A reply's `start` went at once, but its first text-delta waited the whole window after it:
+    the window now starts at out_coalesce_first_seconds and only grows as the burst goes on."""
+    writer = streams.OutWriter(created["id"], window_seconds=60.0)
+    try:
+        writer.write_chunk({"type": "start"})
+        assert writer.flush(timeout=5) == 0
+        writer.write_chunk({"type": "text-delta", "id": "t", "delta": "Hi"})
+        deadline = time.monotonic() + 5.0
+        while len(streams.read_after(created["id"], "out", -1)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(streams.read_after(created["id"], "out", -1)) == 2, "second page waited the window"
+    finally:
+        writer.close()
+
+
 def test_flush_commits_everything_enqueued(created: dict[str, Any]) -> None:
     writer = streams.OutWriter(created["id"], window_seconds=10.0)
     for i in range(5):

@@ -64,3 +64,9 @@ def test_poll_backoff_is_fast_while_flowing_and_backs_off_idle() -> None:
     assert delays == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
     backoff.got_records()
     assert backoff.idle() == 0.05
+
+
+def test_poll_backoff_stays_at_the_minimum_while_hot() -> None:
+    """A reader just after a send (an agent just after its turn) polls tightly, not 0.05 → 1 s."""
+    backoff = PollBackoff(0.05, 1.0, hot_seconds=3600)
+    assert [backoff.idle() for _ in range(7)] == [0.05] * 7

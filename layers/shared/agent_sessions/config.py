@@ -48,9 +48,19 @@ class Settings(BaseSettings):
     sse_default_timeout_seconds: int = 60
     sse_max_timeout_seconds: int = 600
     sse_ping_seconds: float = 5.0
-    sse_poll_min_seconds: float = 0.03
+    sse_poll_min_seconds: float = 0.02
     sse_poll_max_seconds: float = 1.0
+    sse_poll_hot_seconds: float = 2.0
+    """An SSE reader polls at the minimum for this long after it opens or last found records (a
+    reader opened right after a send waits for the first token), then backs off to the max."""
+    input_poll_seconds: float = 0.05
+    """The agent's `.in` poll interval while hot: from the start of each wait for input."""
+    input_poll_hot_seconds: float = 10.0
+    """How long the agent's wait stays hot before backing off to `sse_poll_max_seconds`; each
+    poll is one strongly consistent read (priced in bench/cost.py against the warm GB-seconds)."""
     out_coalesce_window_seconds: float = 0.1
+    out_coalesce_first_seconds: float = 0.025
+    """The coalescing window of a burst's second page; it doubles per page up to the window."""
     part_id_ttl_seconds: int = 24 * 3600
     session_token_ttl_seconds: int = 3600
     run_suspend_timeout_seconds: int = 3600

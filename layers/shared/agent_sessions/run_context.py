@@ -71,7 +71,11 @@ class RunContext:
         self._token_ttl = settings.session_token_ttl_seconds
         self._read_bytes = settings.read_max_bytes
         self._park_lease = settings.run_suspend_timeout_seconds + settings.run_suspend_margin_seconds
-        self._backoff = streams.PollBackoff(settings.sse_poll_min_seconds, settings.sse_poll_max_seconds)
+        self._backoff = streams.PollBackoff(
+            settings.input_poll_seconds,
+            settings.sse_poll_max_seconds,
+            hot_seconds=settings.input_poll_hot_seconds,
+        )
         self.tail = streams.turn_tail(self.session_id)
         self.cursor = self.tail.cursor
         """Highest `.in` seq consumed by this run."""
@@ -137,6 +141,7 @@ class RunContext:
         Raises store.RunSuperseded as soon as the heartbeat learns the run was replaced.
         """
         deadline = time.monotonic() + timeout
+        self._backoff.got_records()  # hot from the start of every wait (just after a turn)
         while True:
             if self.heartbeat.superseded.is_set():
                 raise store.RunSuperseded(self.run_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
@@ -157,10 +157,11 @@ def append_out_http(session_id: str, raw_body: str, part_id: str | None) -> Appe
 class OutWriter:
     """Coalescing `.out` writer owned by one run.
 
-    The first record after a quiet spell is written at once; records arriving within the window
-    after a write are batched into one page written when the window closes. Seqs are assigned at
-    flush time from the head this writer last committed, so a second writer (a run swap) costs a
-    head re-read and a renumber, never a gap or a duplicate.
+    The first record after a quiet spell is written at once; records arriving after a write are
+    batched into one page written when the window closes, a window that starts at
+    `out_coalesce_first_seconds` and doubles per page up to `out_coalesce_window_seconds`. Seqs
+    are assigned at flush time from the head this writer last committed, so a second writer (a
+    run swap) costs a head re-read and a renumber, never a gap or a duplicate.
     """
 
     def __init__(
@@ -176,6 +177,9 @@ class OutWriter:
         self._buffer: list[tuple[str, list[list[str]]]] = []
         self._cond = threading.Condition()
         self._last_write = 0.0
+        self.first_window = min(self.window, get_settings().out_coalesce_first_seconds)
+        self._burst = 0
+        """Pages written since the last quiet spell (a gap of at least `window`)."""
         self._flushing = 0
         """Callers blocked in flush(): while any, the window is skipped (also after an in-flight write)."""
         self._inflight = False
@@ -254,7 +258,7 @@ class OutWriter:
                     self._cond.wait()
                 if self._closed and not self._buffer:
                     return
-                wait = 0.0 if self._flushing else self._last_write + self.window - time.monotonic()
+                wait = 0.0 if self._flushing else self._last_write + self._window() - time.monotonic()
                 if wait > 0:
                     self._cond.wait(wait)
                     continue
@@ -271,7 +275,18 @@ class OutWriter:
             with self._cond:
                 self._inflight = False
                 self._last_write = time.monotonic()
+                self._burst += 1
                 self._cond.notify_all()
+
+    def _window(self) -> float:
+        """Seconds the next page waits after the last write: none after a quiet spell (a new
+        burst's first page goes at once), then `first_window` doubling up to `window`, so the
+        first words of a reply are not held back while a long stream still coalesces."""
+        if time.monotonic() - self._last_write >= self.window:
+            self._burst = 0
+        if self._burst == 0:
+            return 0.0
+        return min(self.window, self.first_window * 2 ** (self._burst - 1))
 
     def _commit(self, batch: list[tuple[str, list[list[str]]]]) -> None:
         for page in _pages(batch):
@@ -488,19 +503,30 @@ def records_page(session_id: str, io: str, cursor: int) -> RecordsPage:
 
 @dataclass
 class PollBackoff:
-    """Fast while records flow, doubling toward the cap while idle."""
+    """Fast while records flow and for `hot_seconds` after, then doubling toward the cap while idle.
+
+    The hot spell covers the moments someone is likely waiting (a reader just after a send, an
+    agent just after its turn); `bench/cost.py` prices its reads against the warm GB-seconds.
+    """
 
     minimum: float
     maximum: float
     current: float = 0.0
+    hot_seconds: float = field(default=0.0, kw_only=True)
+    _hot_until: float = field(default=0.0, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.current = self.minimum
+        self.got_records()
 
     def got_records(self) -> None:
+        """Records arrived (or a wait begins): back to the minimum, hot again for `hot_seconds`."""
         self.current = self.minimum
+        self._hot_until = time.monotonic() + self.hot_seconds
 
     def idle(self) -> float:
+        """Seconds to sleep before the next poll (the minimum while hot)."""
+        if time.monotonic() < self._hot_until:
+            return self.minimum
         delay = self.current
         self.current = min(self.current * 2, self.maximum)
         return delay

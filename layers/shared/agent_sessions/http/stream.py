@@ -106,7 +106,11 @@ def follow(
     record) and one frame in memory; a gap in seqs is waited out, never skipped.
     """
     settings = get_settings()
-    backoff = streams.PollBackoff(settings.sse_poll_min_seconds, settings.sse_poll_max_seconds)
+    backoff = streams.PollBackoff(
+        settings.sse_poll_min_seconds,
+        settings.sse_poll_max_seconds,
+        hot_seconds=settings.sse_poll_hot_seconds,
+    )
     deadline = time.monotonic() + timeout_seconds
     last_frame = time.monotonic()
     budget = settings.read_max_bytes
