@@ -17,7 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from agent_sessions.local.dynamodb import EmbeddedDynamoDB
-from agent_sessions.local.journal import JOURNAL_NAME
+from agent_sessions.local.journal import JOURNAL_NAME, JournalInUse
 
 TABLE = "journal-test"
 
@@ -223,3 +223,15 @@ def test_a_write_the_journal_cannot_keep_stops_the_endpoint(
         db.put_item(TableName=TABLE, Item={"pk": {"S": "unjournaled"}})
     with pytest.raises(ClientError, match="stopped"):
         db.get_item(TableName=TABLE, Key={"pk": {"S": "unjournaled"}})
+
+
+def test_a_second_endpoint_on_the_same_directory_is_refused_until_the_first_stops(
+    tmp_path: Path, started: list[EmbeddedDynamoDB]
+) -> None:
+    first, db = start(tmp_path, started)
+    create_table(db)
+    with pytest.raises(JournalInUse, match="in use by another local stack"):
+        EmbeddedDynamoDB(state_dir=tmp_path).start()
+    first.stop()
+    _, db = start(tmp_path, started)
+    assert db.describe_table(TableName=TABLE)["Table"]["TableName"] == TABLE

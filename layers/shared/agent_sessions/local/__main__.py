@@ -7,6 +7,7 @@ import os
 import sys
 from contextlib import suppress
 
+from agent_sessions.local.journal import JournalInUse
 from agent_sessions.local.stack import LocalStack
 from agent_sessions.worker import load_agents
 
@@ -36,8 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default=os.environ.get("AGENT_SESSIONS_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("AGENT_SESSIONS_PORT", "8787")))
     args = parser.parse_args(argv)
-    with suppress(KeyboardInterrupt):
-        LocalStack(host=args.host, port=args.port).serve_forever(on_ready=announce)
+    try:
+        with suppress(KeyboardInterrupt):
+            LocalStack(host=args.host, port=args.port).serve_forever(on_ready=announce)
+    except JournalInUse as exc:
+        print(f"agent-sessions: {exc}", file=sys.stderr, flush=True)
+        return 1
     print("agent-sessions: stopped", flush=True)
     return 0
 

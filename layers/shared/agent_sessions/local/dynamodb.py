@@ -179,10 +179,15 @@ class EmbeddedDynamoDB:
         return self.journal.path if self.journal is not None else None
 
     def start(self) -> None:
-        """Replay the journal (if any), then serve. Raises RuntimeError on a corrupt journal."""
+        """Replay the journal (if any), then serve.
+
+        Raises JournalInUse if another process serves from the same state directory, RuntimeError
+        on a corrupt journal.
+        """
         from moto.moto_server.werkzeug_app import MotoRequestHandler
 
         if self.journal is not None:
+            self.journal.acquire()
             _reset_moto_dynamodb()
             with self.app.lock:
                 self.replayed = self.journal.replay(self._execute)

@@ -14,6 +14,7 @@ replay to the same state.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -73,6 +74,10 @@ ITEM_WRITES = frozenset(
 )
 
 
+class JournalInUse(RuntimeError):
+    """Another process serves from the same state directory."""
+
+
 @dataclass(frozen=True)
 class Entry:
     """One DynamoDB request: `op` ("PutItem"), the signing `region` and `access_key` (which pick
@@ -116,6 +121,7 @@ class Journal:
     _untabled: list[Entry] = field(default_factory=list)
     _compact_at: int = 0
     _base_size: int = 0
+    _lock: Any = None
 
     @classmethod
     def in_dir(cls, state_dir: Path, **kwargs: Any) -> Journal:
@@ -131,8 +137,9 @@ class Journal:
 
         A torn last line is cut off. A request that fails on replay is logged and skipped (it
         cannot happen unless the file was edited by hand). Opens the journal for appending.
+        Call `acquire()` first. Raises RuntimeError on a corrupt line before the end.
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        assert self._lock is not None, "acquire() first"
         count, good_end = 0, 0
         for entry, end in self._read():
             status, reply = execute(entry)
@@ -211,6 +218,27 @@ class Journal:
         if self._file is not None:
             self._file.close()
             self._file = None
+        if self._lock is not None:
+            self._lock.close()  # releases the flock (as the kernel does when the process dies)
+            self._lock = None
+
+    def acquire(self) -> None:
+        """Take the state directory for this process until `close()`.
+
+        Raises JournalInUse when another endpoint holds it (two appending to one file would each
+        miss the other's writes).
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = open(self.path.with_suffix(".lock"), "ab")  # noqa: SIM115 - held until close()
+        try:
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            self._lock = None
+            raise JournalInUse(
+                f"{self.path} is in use by another local stack; stop it or choose another "
+                "AGENT_SESSIONS_STATE_DIR"
+            ) from None
 
     def _remember(self, entry: Entry) -> None:
         """Keep the table-level requests a compaction must write before the items."""
