@@ -7,6 +7,7 @@ tests/e2e/test_local_persistence.py.)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from agent_sessions.local import dynamodb
 from agent_sessions.local.dynamodb import EmbeddedDynamoDB
 from agent_sessions.local.journal import JOURNAL_NAME, JournalInUse
 
@@ -235,3 +237,23 @@ def test_a_second_endpoint_on_the_same_directory_is_refused_until_the_first_stop
     first.stop()
     _, db = start(tmp_path, started)
     assert db.describe_table(TableName=TABLE)["Table"]["TableName"] == TABLE
+
+
+def test_a_long_journal_is_compacted_after_its_replay(
+    tmp_path: Path, started: list[EmbeddedDynamoDB], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, db = start(tmp_path, started)
+    write_history(db)
+    before = items(db)
+    abandon(first)
+    monkeypatch.setattr(dynamodb, "COMPACT_AFTER_REPLAY_BYTES", 1)
+
+    second, db = start(tmp_path, started)
+    assert second.replayed > len(before)
+    ops = [json.loads(line)["op"] for line in (tmp_path / JOURNAL_NAME).read_bytes().splitlines()]
+    assert ops == ["CreateTable", "UpdateTimeToLive"] + ["PutItem"] * len(before)
+    assert items(db) == before
+    abandon(second)
+
+    _, db = start(tmp_path, started)
+    assert items(db) == before

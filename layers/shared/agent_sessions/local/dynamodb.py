@@ -19,9 +19,12 @@ import io
 import json
 import logging
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -113,6 +116,7 @@ def _read_body(environ: Environ) -> bytes:
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d+/([^/,\s]+)/")
 _TARGET_PREFIX = "DynamoDB_20120810."
 _SCAN_PAGE = 500
+COMPACT_AFTER_REPLAY_BYTES = 256 * 1024
 
 
 def request_entry(environ: Environ, body: bytes) -> Entry | None:
@@ -153,8 +157,9 @@ class EmbeddedDynamoDB:
     then the endpoint to give boto3 / PynamoDB. `stop()` shuts the server down.
 
     With `state_dir`, the data lives in `state_dir/dynamodb.jsonl` (see `journal.py`): `start()`
-    first empties moto's DynamoDB backend (it is process-wide: one durable endpoint per process)
-    and replays the journal; `stop()` compacts it. Without, the data lives in memory only.
+    takes the directory, empties moto's DynamoDB backend (it is process-wide: one durable endpoint
+    per process), replays the journal and compacts it if it is long (replaying costs about 10 ms a
+    request on moto). Without, the data lives in memory only.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, state_dir: Path | None = None) -> None:
@@ -190,7 +195,10 @@ class EmbeddedDynamoDB:
             self.journal.acquire()
             _reset_moto_dynamodb()
             with self.app.lock:
-                self.replayed = self.journal.replay(self._execute)
+                with _no_table_backups():
+                    self.replayed = self.journal.replay(self._execute)
+                if self.journal.size >= COMPACT_AFTER_REPLAY_BYTES:
+                    self.journal.compact(self._scan)  # the next start replays one put per item
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server = make_server(
             self.host, self.port, self.app, threaded=True, request_handler=MotoRequestHandler
@@ -208,8 +216,6 @@ class EmbeddedDynamoDB:
             self._thread = None
         if self.journal is not None:
             with self.app.lock:
-                if self.app.failed is None and self.journal.grew():
-                    self.journal.compact(self._scan)
                 self.journal.close()
 
     def _journal_write(self, environ: Environ, body: bytes, status: int) -> None:
@@ -242,6 +248,27 @@ class EmbeddedDynamoDB:
             start = reply.get("LastEvaluatedKey")
             if not start:
                 return
+
+
+@contextmanager
+def _no_table_backups() -> Iterator[None]:
+    """moto backs up every table a `TransactWriteItems` touches (a deep copy, to restore if the
+    transaction is cancelled), which makes each transaction cost the size of its tables. Journaled
+    transactions all succeeded, so while replaying them the backup is skipped."""
+    import copy
+
+    from moto.dynamodb.models import Table
+    from moto.dynamodb.models import copy as moto_copy
+
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    models = sys.modules["moto.dynamodb.models"]
+    models.copy = SimpleNamespace(deepcopy=deepcopy)  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        models.copy = moto_copy  # type: ignore[attr-defined]
 
 
 def _reset_moto_dynamodb() -> None:

@@ -25,7 +25,7 @@ from typing import Any
 from agent_sessions.observability import logger
 
 JOURNAL_NAME = "dynamodb.jsonl"
-COMPACT_MIN_BYTES = 4 * 1024 * 1024
+COMPACT_MIN_BYTES = 1024 * 1024
 
 # Requests that never change a table: not journaled.
 READ_ONLY = frozenset(
@@ -120,7 +120,6 @@ class Journal:
     _tables: dict[tuple[str, str, str], list[Entry]] = field(default_factory=dict)
     _untabled: list[Entry] = field(default_factory=list)
     _compact_at: int = 0
-    _base_size: int = 0
     _lock: Any = None
 
     @classmethod
@@ -185,12 +184,12 @@ class Journal:
         """The journal doubled since it was last compacted (and passed `compact_min_bytes`)."""
         return bool(self._file) and self._file.tell() >= self._compact_at
 
-    def grew(self) -> bool:
-        """Anything was appended since the journal was opened or last compacted."""
-        return bool(self._file) and self._file.tell() > self._base_size
+    @property
+    def size(self) -> int:
+        """Bytes in the open journal."""
+        return int(self._file.tell()) if self._file else 0
 
     def _set_base(self, size: int) -> None:
-        self._base_size = size
         self._compact_at = max(self.compact_min_bytes, 2 * size)
 
     def compact(self, scan: Callable[[tuple[str, str, str]], Iterator[dict[str, Any]]]) -> None:
