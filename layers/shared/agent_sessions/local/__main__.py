@@ -7,6 +7,9 @@ import os
 import sys
 from contextlib import suppress
 
+from pathlib import Path
+
+from agent_sessions.client._http import DEFAULT_BASE_URL
 from agent_sessions.local.journal import JournalInUse
 from agent_sessions.local.stack import LocalStack
 from agent_sessions.worker import load_agents
@@ -18,6 +21,17 @@ def _data_line(stack: LocalStack) -> str:
     return f"{stack.data_path} (kept across restarts; delete it while stopped to start empty)"
 
 
+def chat_command(stack: LocalStack) -> str:
+    """The CLI command that reaches this stack from the repository root in another shell: it names
+    the URL when the port is not the CLI's default and the key when it is not in `.agent-sessions`."""
+    words = [".venv/bin/agent-sessions"]
+    if stack.base_url.rstrip("/") != DEFAULT_BASE_URL:
+        words += ["--base-url", stack.base_url]
+    if Path(stack.state_dir).resolve() != Path(".agent-sessions").resolve():
+        words += ["--secret-key", stack.secret_key]
+    return " ".join([*words, "chat", "demo-chat"])
+
+
 def announce(stack: LocalStack) -> None:
     print(
         "agent-sessions local stack\n"
@@ -26,7 +40,7 @@ def announce(stack: LocalStack) -> None:
         f"  DynamoDB:   {stack.dynamodb_url}\n"
         f"  Data:       {_data_line(stack)}\n"
         f"  Agents:     {', '.join(load_agents())}\n"
-        "Chat in a terminal: .venv/bin/agent-sessions chat demo-chat   (web chat: open the URL)\n"
+        f"Chat in a terminal: {chat_command(stack)}   (web chat: open the URL)\n"
         "Ctrl-C stops it.",
         flush=True,
     )
