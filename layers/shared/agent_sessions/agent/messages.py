@@ -74,6 +74,39 @@ class MessageAccumulator:
             part["state"] = "done"
 
 
+ROLES = frozenset({"system", "user", "assistant"})
+
+
+def invalid_message_reason(message: object) -> str | None:
+    """Why `message` cannot join a chat's history as an AI SDK UI message, or None when it can.
+
+    Checks only what the runtime and the model adapters rely on: an object with a non-empty string
+    `id`, a `role` of system/user/assistant, `parts` a list of objects each with a non-empty string
+    `type`, string `text` on text and reasoning parts, a string `toolCallId` on tool parts. Anything
+    else a client sends (states, metadata, provider fields) passes untouched.
+    """
+    if not isinstance(message, dict):
+        return "a message must be an object"
+    if not isinstance(message.get("id"), str) or not message["id"]:
+        return "id must be a non-empty string"
+    if message.get("role") not in ROLES:
+        return "role must be system, user or assistant"
+    parts = message.get("parts")
+    if not isinstance(parts, list):
+        return "parts must be a list"
+    for i, part in enumerate(parts):
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str) or not part["type"]:
+            return f"parts[{i}] must be an object with a string type"
+        kind = part["type"]
+        if kind in ("text", "reasoning") and not isinstance(part.get("text"), str):
+            return f"parts[{i}].text must be a string"
+        if (kind.startswith("tool-") or kind == "dynamic-tool") and not isinstance(
+            part.get("toolCallId"), str
+        ):
+            return f"parts[{i}].toolCallId must be a string"
+    return None
+
+
 def text_of(message: UIMessage | None) -> str:
     if not message:
         return ""

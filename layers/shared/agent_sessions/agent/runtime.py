@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from agent_sessions import runs, sessions, store
 from agent_sessions.agent.history import ChatHistory
 from agent_sessions.agent.merge import merge_message
-from agent_sessions.agent.messages import Chunk, MessageAccumulator, UIMessage
+from agent_sessions.agent.messages import Chunk, MessageAccumulator, UIMessage, invalid_message_reason
 from agent_sessions.agent.models.base import Model, stream_text
 from agent_sessions.agent.models.tools import Tool
 from agent_sessions.agents import Outcome
@@ -278,6 +278,9 @@ class ChatRuntime:
         self.turns += 1
         watcher.start()
         try:
+            if incoming is not None and (reason := invalid_message_reason(incoming)) is not None:
+                # refused before it reaches history: stored there, it would fail every later turn
+                raise TurnError(f"Invalid message: {reason}")
             client_data = self._client_data(metadata)
             event = self._event(
                 metadata=metadata, client_data=client_data, message=incoming, trigger=trigger, turn=index

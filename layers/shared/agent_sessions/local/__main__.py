@@ -6,7 +6,6 @@ import argparse
 import os
 import sys
 from contextlib import suppress
-
 from pathlib import Path
 
 from agent_sessions.client._http import DEFAULT_BASE_URL
