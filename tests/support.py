@@ -47,6 +47,24 @@ def http_event(
     }
 
 
+def table_state() -> dict[str, list[str]]:
+    """Every item of every table (sorted JSON), to prove a rejected request changed nothing."""
+    client = store.connection().client
+    state: dict[str, list[str]] = {}
+    for model in store.MODELS:
+        name = model.Meta.table_name
+        items: list[str] = []
+        kwargs: dict[str, Any] = {"TableName": name}
+        while True:
+            page = client.scan(**kwargs)
+            items += [json.dumps(i, sort_keys=True) for i in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        state[name] = sorted(items)
+    return state
+
+
 @dataclass
 class DynamoCalls:
     """Every DynamoDB request made by any PynamoDB connection, by operation name."""

@@ -15,6 +15,7 @@ from moto.core.botocore_stubber import BotocoreStubber
 from agent_sessions import keys, launchers, store
 from agent_sessions.config import reset_settings
 from agent_sessions.http.api import build_resolver
+from agent_sessions.http.paths import canonical_path
 from agent_sessions.local.stack import LocalStack
 from tests.integration.localstack import SUSPEND_TIMEOUT, free_port
 from tests.support import ENV, OTHER_ENV, http_event
@@ -71,7 +72,11 @@ class Api:
         self.resolver = build_resolver()
 
     def __call__(self, method: str, path: str, **kwargs: Any) -> ApiResponse:
-        result = self.resolver.resolve(http_event(method, path, **kwargs), None)
+        """Call a route as the Function URL bridge does: `path` percent-encoded as a client sends it."""
+        return self.wrap(self.resolver.resolve(http_event(method, canonical_path(path), **kwargs), None))
+
+    @staticmethod
+    def wrap(result: dict[str, Any]) -> ApiResponse:
         raw = result.get("body") or ""
         try:
             body = json.loads(raw) if raw else None

@@ -14,10 +14,32 @@ from agent_sessions.streams import PollBackoff, control_headers, control_kind, h
 
 @pytest.mark.parametrize(
     ("value", "cursor"),
-    [("12", 12), ("12-3", 12), ("0", 0), (None, -1), ("0,13,0x", 0), ("abc", -1), ("", -1)],
+    [
+        ("12", 12),
+        ("12-3", 12),
+        ("0", 0),
+        (None, -1),
+        ("0,13,0x", 0),
+        ("abc", -1),
+        ("", -1),
+        ("²", -1),
+        # The batch id this server sends (`first,end` with `end` exclusive, as S2's triple):
+        # resuming with it must continue after the batch, not inside it (issue 9, item 13).
+        ("19,23", 22),
+        ("0,13,0", 12),
+        ("5,6", 5),
+        ("5,5", 5),
+        (str(2**53 - 1), 2**53 - 1),
+    ],
 )
 def test_last_event_id(value: str | None, cursor: int) -> None:
     assert stream.parse_last_event_id(value) == cursor
+
+
+@pytest.mark.parametrize("value", ["9" * 5000, str(2**53), "1,99999999999999999999"])
+def test_last_event_id_beyond_any_seq_is_400(value: str) -> None:
+    with pytest.raises(BadRequest):
+        stream.parse_last_event_id(value)
 
 
 @pytest.mark.parametrize(("value", "seconds"), [(None, 60), ("1", 1), ("120", 120), ("600", 600)])
@@ -25,7 +47,7 @@ def test_timeout_seconds(value: str | None, seconds: int) -> None:
     assert stream.parse_timeout(value) == seconds
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "601", "abc", "1.5"])
+@pytest.mark.parametrize("value", ["0", "-1", "601", "abc", "1.5", "9" * 5000, "²"])
 def test_bad_timeout_seconds(value: str) -> None:
     with pytest.raises(BadRequest):
         stream.parse_timeout(value)

@@ -29,7 +29,9 @@ def http_handler(*routers: APIGatewayHttpRouter) -> Handler:
 
             store.configure()
             state["resolver"] = build_resolver(routers)
-        return dict(state["resolver"].resolve(event, context))
+        from agent_sessions.http.paths import canonical_event_path
+
+        return dict(state["resolver"].resolve(canonical_event_path(event), context))
 
     return _observed(handle)
 

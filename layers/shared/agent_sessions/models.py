@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from agent_sessions.ids import external_id_problem
 
@@ -13,7 +13,27 @@ MachinePreset = Literal["micro", "small-1x", "small-2x", "medium-1x", "medium-2x
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_LAST = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def _utc_in_calendar(value: datetime) -> datetime:
+    """An offset date as UTC, naive read as UTC; a date whose UTC form leaves 1970..9999 is refused."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("date is outside the supported range") from None
+    if not _EPOCH <= utc <= _LAST:
+        raise ValueError("date must be between 1970-01-01 and 9999-12-30 (UTC)")
+    return utc
+
+
+UtcDate = Annotated[datetime, AfterValidator(_utc_in_calendar)]
 
 
 class TriggerConfig(BaseModel):
@@ -58,7 +78,7 @@ class CreateSessionBody(_Body):
     triggerConfig: TriggerConfig
     tags: list[str] | None = Field(default=None, max_length=10)
     metadata: dict[str, Any] | None = None
-    expiresAt: datetime | None = None
+    expiresAt: UtcDate | None = None
 
     @field_validator("externalId")
     @classmethod
@@ -93,6 +113,6 @@ class EndAndContinueBody(_Body):
 
 class PublicTokenBody(_Body):
     scopes: list[str] = Field(min_length=1)
-    expirationTime: str | int | float | None = None
+    expirationTime: Annotated[str, Field(max_length=64)] | int | float | None = None
     oneTimeUse: bool = False
     realtime: dict[str, Any] | None = None

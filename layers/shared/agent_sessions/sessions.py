@@ -270,13 +270,23 @@ def _encode_cursor(key: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(value: str) -> dict[str, Any]:
+_CURSOR_KEYS = {"pk", "list_env", "list_key"}
+
+
+def _decode_cursor(value: str, env_id: str) -> dict[str, Any]:
+    """A cursor this environment's listing issued, or BadRequest: never a raw key to DynamoDB."""
+    invalid = BadRequest("Invalid page cursor", code="invalid_cursor")
     try:
         decoded = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
     except ValueError:
-        raise BadRequest("Invalid page cursor", code="invalid_cursor") from None
-    if not isinstance(decoded, dict):
-        raise BadRequest("Invalid page cursor", code="invalid_cursor")
+        raise invalid from None
+    if not isinstance(decoded, dict) or set(decoded) != _CURSOR_KEYS:
+        raise invalid
+    strings = {k: v.get("S") if isinstance(v, dict) and set(v) == {"S"} else None for k, v in decoded.items()}
+    if not all(isinstance(s, str) and 0 < len(s.encode()) <= 1024 for s in strings.values()):
+        raise invalid
+    if strings["list_env"] != env_id or not str(strings["pk"]).startswith(f"{env_id}#"):
+        raise invalid
     return decoded
 
 
@@ -325,7 +335,7 @@ def list_sessions(env_id: str, query: ListQuery) -> dict[str, Any]:
     """
     backwards = query.before is not None
     start: dict[str, Any] | None = (
-        _decode_cursor(query.before or query.after or "") if (query.before or query.after) else None
+        _decode_cursor(query.before or query.after or "", env_id) if (query.before or query.after) else None
     )
     budget = get_settings().list_max_examined
     found: list[store.SessionModel] = []

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
@@ -17,9 +16,10 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from agent_sessions import access, auth, runs, sessions, store, streams
 from agent_sessions.config import get_settings
 from agent_sessions.envelopes import dumps
-from agent_sessions.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthenticated
+from agent_sessions.errors import BadRequest, Forbidden, PayloadTooLarge, Unauthenticated
+from agent_sessions.http import params
 from agent_sessions.http.cors import ALLOW_HEADERS, CORS_HEADERS
-from agent_sessions.http.errors import error_response, parse_json_body
+from agent_sessions.http.errors import error_response
 from agent_sessions.models import (
     CloseSessionBody,
     CreateSessionBody,
@@ -78,20 +78,23 @@ def _principal(router: APIGatewayHttpRouter) -> auth.Principal:
 
 def _raw_body(router: APIGatewayHttpRouter, cap: int) -> str:
     event = _event(router)
-    raw = event.decoded_body or ""
+    raw = params.body_text(event.body, bool(event.is_base64_encoded))
     if len(raw.encode()) > cap:
         raise PayloadTooLarge("Request body too large")
-    return str(raw)
+    return raw
 
 
 def _body(router: APIGatewayHttpRouter, cap: int = 32 * 1024, *, required: bool = True) -> Any:
-    return parse_json_body(_raw_body(router, cap), required=required)
+    return params.json_body(_raw_body(router, cap), required=required)
 
 
 def _session(
     principal: auth.Principal, key: str, action: str, *, url_form_only: bool = False
 ) -> store.SessionModel:
-    session = access.authorize_session(principal, unquote(key), action, url_form_only=url_form_only)
+    """The session a `{session}` path segment names (decoded here, once), if `action` is allowed."""
+    session = access.authorize_session(
+        principal, params.session_key(key), action, url_form_only=url_form_only
+    )
     return _logged(session)
 
 
@@ -101,9 +104,7 @@ def _logged(session: store.SessionModel) -> store.SessionModel:
 
 
 def _io(value: str) -> str:
-    if value not in streams.IO_NAMES:
-        raise NotFound("Unknown channel")
-    return value
+    return params.io_name(value)
 
 
 def _query(router: APIGatewayHttpRouter) -> dict[str, str]:
@@ -172,54 +173,19 @@ def list_sessions() -> Response:
     )
 
 
-def _csv(value: str | None) -> tuple[str, ...]:
-    return tuple(v for v in (value or "").split(",") if v)
-
-
-def _ms(value: str | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromtimestamp(int(value) / 1000, UTC)
-    except ValueError:
-        raise BadRequest(f"{name} must be a millisecond timestamp", code="invalid_query") from None
-
-
-_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
 def _list_query(q: dict[str, str]) -> sessions.ListQuery:
-    try:
-        size = int(q.get("page[size]", "20"))
-    except ValueError:
-        raise BadRequest("page[size] must be an integer", code="invalid_query") from None
-    if not 1 <= size <= 100:
-        raise BadRequest("page[size] must be between 1 and 100", code="invalid_query")
-    if q.get("page[after]") and q.get("page[before]"):
-        raise BadRequest("page[after] and page[before] are exclusive", code="invalid_query")
-    status = q.get("filter[status]")
-    if status is not None and status not in sessions.STATUSES:
-        raise BadRequest("filter[status] must be ACTIVE, CLOSED or EXPIRED", code="invalid_query")
-    created_from = _ms(q.get("filter[createdAt][from]"), "filter[createdAt][from]")
-    period = q.get("filter[createdAt][period]")
-    if period:
-        unit = period[-1]
-        if unit not in _PERIODS or not period[:-1].isdigit():
-            raise BadRequest("filter[createdAt][period] must look like 7d", code="invalid_query")
-        created_from = datetime.fromtimestamp(
-            datetime.now(UTC).timestamp() - int(period[:-1]) * _PERIODS[unit], UTC
-        )
+    p = params.list_params(q)
     return sessions.ListQuery(
-        size=size,
-        after=q.get("page[after]"),
-        before=q.get("page[before]"),
-        types=_csv(q.get("filter[type]")),
-        tags=_csv(q.get("filter[tags]")),
-        task_identifiers=_csv(q.get("filter[taskIdentifier]")),
-        external_id=q.get("filter[externalId]"),
-        status=status,
-        created_from=created_from,
-        created_to=_ms(q.get("filter[createdAt][to]"), "filter[createdAt][to]"),
+        size=p.size,
+        after=p.after,
+        before=p.before,
+        types=p.types,
+        tags=p.tags,
+        task_identifiers=p.task_identifiers,
+        external_id=p.external_id,
+        status=p.status,
+        created_from=p.since(datetime.now(UTC)),
+        created_to=p.created_to,
     )
 
 
@@ -266,11 +232,9 @@ def session_runs(session: str) -> Response:
 def read_records(session: str, io: str) -> Response:
     principal = _principal(control_router)
     io = _io(io)
-    item = _logged(access.read_channel(principal, unquote(session), io))
-    after = _query(control_router).get("afterEventId")
-    if after is not None and not after.isdigit():
-        raise BadRequest("afterEventId must be a non-negative integer", code="invalid_query")
-    cursor = int(after) if after is not None else -1
+    item = _logged(access.read_channel(principal, params.session_key(session), io))
+    after = params.parse(params.RecordsParams, _query(control_router), "invalid_query").afterEventId
+    cursor = after if after is not None else -1
     page = streams.records_page(item.session_id or "", io, cursor)
     body: dict[str, Any] = {"records": page.records}
     if page.next_after is not None:
@@ -285,11 +249,9 @@ def read_records(session: str, io: str) -> Response:
 def append(session: str, io: str) -> Response:
     principal = _principal(append_router)
     io = _io(io)
-    item = _logged(access.append_channel(principal, unquote(session), io))
+    item = _logged(access.append_channel(principal, params.session_key(session), io))
     raw = _raw_body(append_router, get_settings().max_body_bytes)
-    part_id = (_event(append_router).headers or {}).get("x-part-id") or None
-    if part_id is not None and len(part_id) > 256:
-        raise BadRequest("X-Part-Id must be at most 256 characters", code="invalid_part_id")
+    part_id = params.append_headers(_event(append_router).headers or {}).part_id
     result = sessions.append(item, io, raw, part_id)
     metrics.add_metric(name="Appends", unit="Count", value=1)
     return json_response(200, {"ok": True, "seq": result.seq})

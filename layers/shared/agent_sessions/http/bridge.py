@@ -5,6 +5,7 @@ Used by the local stack and by the Function URL app, so every route has one impl
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 import uuid
@@ -15,6 +16,8 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
+
+from agent_sessions.http.paths import canonical_path
 
 
 class _AsgiLambdaContext:
@@ -36,7 +39,11 @@ def http_api_event(request: Request, body: bytes) -> dict[str, Any]:
     query: dict[str, str] = {}
     for name, value in request.query_params.multi_items():
         query[name] = f"{query[name]},{value}" if name in query else value
-    raw_path = request.scope.get("raw_path", request.url.path.encode()).decode()
+    raw_path = canonical_path(request.scope.get("raw_path") or request.url.path.encode())
+    try:
+        text, base64_encoded = body.decode("utf-8"), False
+    except UnicodeDecodeError:  # as API Gateway does for binary bodies; the edge refuses it (400)
+        text, base64_encoded = base64.b64encode(body).decode(), True
     return {
         "version": "2.0",
         "routeKey": "$default",
@@ -57,8 +64,8 @@ def http_api_event(request: Request, body: bytes) -> dict[str, Any]:
             "stage": "$default",
             "timeEpoch": int(time.time() * 1000),
         },
-        "body": body.decode("utf-8", errors="replace"),
-        "isBase64Encoded": False,
+        "body": text,
+        "isBase64Encoded": base64_encoded,
     }
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -32,16 +31,3 @@ def validation_message(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in err.get("loc", ()))
         parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
     return "; ".join(parts) or "Invalid request body"
-
-
-def parse_json_body(raw: str | None, *, required: bool = True) -> Any:
-    from agent_sessions.errors import InvalidBody
-
-    if raw is None or raw.strip() == "":
-        if required:
-            raise InvalidBody("Request body is empty")
-        return {}
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise InvalidBody("Invalid JSON") from None

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from agent_sessions import store
 from agent_sessions.http import stream
 from agent_sessions.http.api import append_router, build_resolver
 from agent_sessions.http.bridge import resolver_endpoint
+from agent_sessions.http.paths import CanonicalPaths
 
 
 def create_app() -> Starlette:
@@ -18,5 +20,6 @@ def create_app() -> Starlette:
         routes=[
             Route("/realtime/v1/sessions/{session:str}/{io:str}/append", append, methods=["POST", "OPTIONS"]),
             *stream.routes,
-        ]
+        ],
+        middleware=[Middleware(CanonicalPaths)],
     )

@@ -8,11 +8,9 @@ flow, doubling toward `sse_poll_max_seconds` while idle, with a ping every `sse_
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from collections.abc import Iterator
-from urllib.parse import unquote
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -23,34 +21,24 @@ from starlette.routing import Route
 from agent_sessions import access, auth, streams
 from agent_sessions.config import get_settings
 from agent_sessions.envelopes import dumps
-from agent_sessions.errors import BadRequest, NotFound
+from agent_sessions.http import params
 from agent_sessions.http.cors import CORS_HEADERS, preflight_headers
 from agent_sessions.http.errors import error_response
 from agent_sessions.observability import logger, metrics
 
-_LEADING_DIGITS = re.compile(r"^\s*(\d+)")
 BATCH_LIMIT = 200
 
 
 def parse_last_event_id(value: str | None) -> int:
-    """`"123"` and `"123-4"` resume after 123; anything unparsable reads from the start."""
-    match = _LEADING_DIGITS.match(value or "")
-    return int(match.group(1)) if match else -1
+    """The seq to resume after; see `params.StreamHeaders.cursor`."""
+    return params.stream_headers({"last-event-id": value}).cursor()
 
 
 def parse_timeout(value: str | None) -> int:
     settings = get_settings()
-    if value is None or value == "":
-        return settings.sse_default_timeout_seconds
-    try:
-        seconds = int(value)
-    except ValueError:
-        raise BadRequest("Invalid timeout seconds", code="invalid_timeout") from None
-    if seconds <= 0:
-        raise BadRequest("Timeout seconds must be greater than 0", code="invalid_timeout")
-    if seconds > 600:
-        raise BadRequest("Timeout seconds must be less than 600", code="invalid_timeout")
-    return min(seconds, settings.sse_max_timeout_seconds)
+    return params.stream_headers({"timeout-seconds": value}).timeout(
+        settings.sse_default_timeout_seconds, settings.sse_max_timeout_seconds
+    )
 
 
 def encode_batch(records: list[streams.store.StoredRecord]) -> bytes:
@@ -151,12 +139,13 @@ def _open(request: Request) -> Response:
     """Authorize and resolve (blocking DynamoDB reads, so off the event loop), then stream."""
     try:
         principal = auth.authenticate_headers(request.headers)
-        io = request.path_params["io"]
-        if io not in streams.IO_NAMES:
-            raise NotFound("Unknown channel")
-        session = access.read_channel(principal, unquote(request.path_params["session"]), io)
-        timeout = parse_timeout(request.headers.get("timeout-seconds"))
-        cursor = parse_last_event_id(request.headers.get("last-event-id"))
+        io = params.io_name(request.path_params["io"])
+        url_key = params.session_key(request.path_params["session"])
+        session = access.read_channel(principal, url_key, io)
+        headers_in = params.stream_headers(request.headers)
+        settings = get_settings()
+        timeout = headers_in.timeout(settings.sse_default_timeout_seconds, settings.sse_max_timeout_seconds)
+        cursor = headers_in.cursor()
     except Exception as exc:
         return _error(exc)
     headers = {
@@ -169,7 +158,7 @@ def _open(request: Request) -> Response:
     if request.method == "HEAD":
         return Response(status_code=200, headers={**headers, "X-Last-Chunk-Index": "0"})
     session_id = session.session_id or ""
-    if io == "out" and request.headers.get("x-peek-settled") == "1" and streams.is_settled(session_id):
+    if io == "out" and headers_in.peek_settled == "1" and streams.is_settled(session_id):
         headers["X-Session-Settled"] = "true"
         timeout = 0
     logger.info("sse subscribe", extra={"session_id": session_id, "io": io, "cursor": cursor})

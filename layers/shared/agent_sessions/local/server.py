@@ -7,6 +7,7 @@ SSE requests go to the same ASGI app the streaming Lambda runs.
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -14,6 +15,7 @@ from starlette.routing import Route
 from agent_sessions.http import openapi, stream
 from agent_sessions.http.api import build_resolver
 from agent_sessions.http.bridge import ALL_METHODS, resolver_endpoint
+from agent_sessions.http.paths import CanonicalPaths
 from agent_sessions.local import web
 
 
@@ -27,5 +29,6 @@ def create_app() -> Starlette:
             *web.routes(),
             *stream.routes,
             Route("/{path:path}", resolver_endpoint(build_resolver()), methods=ALL_METHODS),
-        ]
+        ],
+        middleware=[Middleware(CanonicalPaths)],
     )
