@@ -154,3 +154,19 @@ def test_every_function_handler_imports() -> None:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         assert callable(getattr(module, "handler", None) or getattr(module, "app", None))
+
+
+def test_allowed_origin_parameter_reaches_every_function() -> None:
+    template = _template()
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["AGENT_SESSIONS_ALLOWED_ORIGINS"] == {"Ref": "AllowedOrigin"}
+    for name, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            own = resource["Properties"].get("Environment", {}).get("Variables", {})
+            assert "AGENT_SESSIONS_ALLOWED_ORIGINS" not in own, name
+
+
+def test_unmatched_http_api_requests_reach_a_function() -> None:
+    """API Gateway's own 404 has no CORS and no `{error, code}`; a `$default` route hands misses to us."""
+    events = _template()["Resources"]["SessionControlFunction"]["Properties"]["Events"]
+    assert any(e["Properties"]["Path"] == "$default" for e in events.values())

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     """Secrets Manager secret holding `{"environments":[{"id","secretKey"},...]}` on AWS."""
     keys_cache_seconds: int = 300
 
+    allowed_origins: str = "*"
+    """CORS: `*` or comma-separated exact origins (template parameter `AllowedOrigin`)."""
     max_body_bytes: int = 1024 * 1024
     max_record_bytes: int = 1024 * 1024
     max_create_body_bytes: int = 32 * 1024

@@ -6,19 +6,18 @@ routers serve the local stack, so there is exactly one implementation of every r
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from agent_sessions import access, auth, runs, sessions, store, streams
 from agent_sessions.config import get_settings
 from agent_sessions.envelopes import dumps
-from agent_sessions.errors import BadRequest, Forbidden, PayloadTooLarge, Unauthenticated
-from agent_sessions.http import params
-from agent_sessions.http.cors import ALLOW_HEADERS, CORS_HEADERS
+from agent_sessions.errors import BadRequest, Forbidden, PayloadTooLarge, SessionClosed, Unauthenticated
+from agent_sessions.http import cors, params
 from agent_sessions.http.errors import error_response
 from agent_sessions.models import (
     CloseSessionBody,
@@ -38,18 +37,49 @@ ALL_ROUTERS = (token_router, start_router, control_router, append_router)
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response; CORS headers are added for every response by `EdgeResolver.resolve`."""
     return Response(
         status_code=status,
         content_type="application/json",
         body=dumps(body),
-        headers={**CORS_HEADERS, **(headers or {})},
+        headers=headers or {},
     )
+
+
+class EdgeResolver(APIGatewayHttpResolver):
+    """The Powertools resolver with the edge's rules for every route it serves.
+
+    Preflights are answered here (`cors.preflight_headers`, the same as the Function URL's), every
+    response gets CORS headers, and a miss is a JSON 404, or a 405 with `Allow` when the path
+    exists under other methods (Powertools would answer 404 for a wrong method).
+    """
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        request_headers = event.get("headers") or {}
+        method = str(((event.get("requestContext") or {}).get("http") or {}).get("method") or "")
+        if method.upper() == "OPTIONS":
+            return {
+                "statusCode": 204,
+                "headers": cors.preflight_headers(
+                    cors.header(request_headers, "origin"),
+                    cors.header(request_headers, "access-control-request-headers"),
+                ),
+                "body": "",
+                "isBase64Encoded": False,
+            }
+        result = dict(super().resolve(event, context))
+        result["headers"] = cors.with_cors(dict(result.get("headers") or {}), request_headers)
+        return result
+
+    def methods_at(self, path: str) -> list[str]:
+        """Methods this resolver serves at `path` (with OPTIONS); empty when no route matches it."""
+        routes: list[Any] = [*self._static_routes, *self._dynamic_routes]
+        methods = [route.method for route in routes if route.rule.match(path)]
+        return [*dict.fromkeys(methods), "OPTIONS"] if methods else []
 
 
 def build_resolver(routers: Iterable[APIGatewayHttpRouter] = ALL_ROUTERS) -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver(
-        cors=CORSConfig(allow_origin="*", allow_headers=ALLOW_HEADERS, expose_headers=["*"], max_age=600)
-    )
+    app = EdgeResolver()
     for router in routers:
         app.include_router(router)
 
@@ -60,6 +90,13 @@ def build_resolver(routers: Iterable[APIGatewayHttpRouter] = ALL_ROUTERS) -> API
 
     @app.not_found
     def _not_found(_: Exception) -> Response:
+        allowed = app.methods_at(app.current_event.path)
+        if allowed:
+            return json_response(
+                405,
+                {"error": "Method not allowed", "code": "method_not_allowed"},
+                {"Allow": ", ".join(allowed)},
+            )
         return json_response(404, {"error": "Not found", "code": "route_not_found"})
 
     return app
@@ -217,7 +254,11 @@ def end_and_continue(session: str) -> Response:
     principal = _principal(control_router)
     item = _session(principal, session, "write")
     body = EndAndContinueBody.model_validate(_body(control_router, 1024))
-    run_id, swapped = runs.end_and_continue(item, body.callingRunId, body.reason)
+    try:
+        run_id, swapped = runs.end_and_continue(item, body.callingRunId, body.reason)
+    except SessionClosed as exc:
+        # The contract answers 400 here (409 stays for append and create, which clients act on).
+        raise BadRequest(exc.message, code="session_closed", **exc.extra) from None
     return json_response(200, {"runId": run_id, "swapped": swapped})
 
 

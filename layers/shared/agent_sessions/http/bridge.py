@@ -9,13 +9,16 @@ import base64
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Route, request_response
+from starlette.types import Receive, Scope, Send
 
 from agent_sessions.http.paths import canonical_path
 
@@ -92,4 +95,24 @@ def resolver_endpoint(resolver: APIGatewayHttpResolver) -> Callable[[Request], A
     return endpoint
 
 
-ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+class AnyMethod:
+    """An endpoint as a plain ASGI app, so a Starlette `Route` passes it every method (a function
+    endpoint would be limited to GET): the resolver itself answers 404/405 as `{error, code}`.
+
+    `shadowed` are routes matched before this catch-all; a path one of them serves under other
+    methods is a 405 with their `Allow`, not the resolver's 404.
+    """
+
+    def __init__(
+        self, endpoint: Callable[[Request], Awaitable[Response]], shadowed: Sequence[BaseRoute] = ()
+    ) -> None:
+        self.app = request_response(endpoint)
+        self.shadowed = shadowed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        for route in self.shadowed:
+            match, _ = route.matches(scope)
+            if match is Match.PARTIAL and isinstance(route, Route):
+                allow = ", ".join([*sorted(route.methods or ()), "OPTIONS"])
+                raise HTTPException(405, headers={"Allow": allow})
+        await self.app(scope, receive, send)

@@ -22,7 +22,6 @@ from agent_sessions import access, auth, streams
 from agent_sessions.config import get_settings
 from agent_sessions.envelopes import dumps
 from agent_sessions.http import params
-from agent_sessions.http.cors import CORS_HEADERS, preflight_headers
 from agent_sessions.http.errors import error_response
 from agent_sessions.observability import logger, metrics
 
@@ -124,14 +123,11 @@ def follow(
 
 def _error(exc: Exception) -> Response:
     status, body, headers = error_response(exc)
-    return JSONResponse(body, status_code=status, headers={**CORS_HEADERS, **headers})
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 async def subscribe(request: Request) -> Response:
-    if request.method == "OPTIONS":
-        return Response(
-            status_code=204, headers=preflight_headers(request.headers.get("access-control-request-headers"))
-        )
+    """CORS (preflights, headers) comes from the app's `CorsMiddleware`, as on every route."""
     return await run_in_threadpool(_open, request)
 
 
@@ -149,14 +145,18 @@ def _open(request: Request) -> Response:
     except Exception as exc:
         return _error(exc)
     headers = {
-        **CORS_HEADERS,
         "X-Stream-Version": "v2",
         "Cache-Control": "no-cache",
         "Connection": "keep-alive",
         "X-Accel-Buffering": "no",
     }
     if request.method == "HEAD":
-        return Response(status_code=200, headers={**headers, "X-Last-Chunk-Index": "0"})
+        # The headers a GET would get, body-less (as the reference; no 4.8.3 client calls it).
+        return Response(
+            status_code=200,
+            media_type="text/event-stream",
+            headers={**headers, "X-Last-Chunk-Index": "0"},
+        )
     session_id = session.session_id or ""
     if io == "out" and headers_in.peek_settled == "1" and streams.is_settled(session_id):
         headers["X-Session-Settled"] = "true"
@@ -174,10 +174,12 @@ async def healthz(_: Request) -> Response:
 
 STREAM_PATH = "/realtime/v1/sessions/{session:str}/{io:str}"
 routes = [
-    Route(STREAM_PATH, subscribe, methods=["GET", "HEAD", "OPTIONS"]),
+    Route(STREAM_PATH, subscribe, methods=["GET", "HEAD"]),
     Route("/healthz", healthz),
 ]
 
 
 def create_app() -> Starlette:
-    return Starlette(routes=routes)
+    from agent_sessions.http.asgi import edge_app
+
+    return edge_app(routes)

@@ -7,15 +7,14 @@ SSE requests go to the same ASGI app the streaming Lambda runs.
 from __future__ import annotations
 
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from agent_sessions.http import openapi, stream
 from agent_sessions.http.api import build_resolver
-from agent_sessions.http.bridge import ALL_METHODS, resolver_endpoint
-from agent_sessions.http.paths import CanonicalPaths
+from agent_sessions.http.asgi import edge_app
+from agent_sessions.http.bridge import AnyMethod, resolver_endpoint
 from agent_sessions.local import web
 
 
@@ -23,12 +22,12 @@ def create_app() -> Starlette:
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(openapi.document(str(request.base_url).rstrip("/")))
 
-    return Starlette(
-        routes=[
+    return edge_app(
+        [
             Route("/openapi.json", openapi_json),
             *web.routes(),
             *stream.routes,
-            Route("/{path:path}", resolver_endpoint(build_resolver()), methods=ALL_METHODS),
-        ],
-        middleware=[Middleware(CanonicalPaths)],
+            # Any method: the resolver answers 404/405 as `{error, code}` itself.
+            Route("/{path:path}", AnyMethod(resolver_endpoint(build_resolver()), shadowed=stream.routes)),
+        ]
     )
