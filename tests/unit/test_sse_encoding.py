@@ -92,3 +92,36 @@ def test_poll_backoff_stays_at_the_minimum_while_hot() -> None:
     """A reader just after a send (an agent just after its turn) polls tightly, not 0.05 → 1 s."""
     backoff = PollBackoff(0.05, 1.0, hot_seconds=3600)
     assert [backoff.idle() for _ in range(7)] == [0.05] * 7
+
+
+def test_event_source_resuming_from_batch_ids_gets_no_record_twice() -> None:
+    """A browser `EventSource` resends the last `id:` it saw; resuming there must skip nothing and
+    repeat nothing (issue 9, item 13: 71 of 1,000 records came twice over 200 cuts)."""
+    import random
+
+    rng = random.Random(13)
+    records = [StoredRecord(seq, seq, f'{{"data":{seq},"id":"r{seq}"}}', []) for seq in range(1000)]
+    duplicated = skipped = 0
+    for _ in range(200):
+        delivered: list[int] = []
+        last_id: str | None = None
+        cursor = -1
+        cut = rng.randrange(1, 1000)
+        resumed = False
+        while cursor < 999:
+            size = rng.randint(1, 40)
+            batch = records[cursor + 1 : cursor + 1 + size]
+            frame = stream.encode_batch(batch).decode()
+            if not resumed and len(delivered) + len(batch) > cut:
+                # The connection drops before this frame; EventSource reconnects with its last id.
+                cursor = stream.parse_last_event_id(last_id)
+                resumed = True
+                continue
+            last_id = frame.split("\n")[0].removeprefix("id: ")
+            delivered += [
+                json.loads(r["body"])["data"] for r in json.loads(frame.split("\n")[2][6:])["records"]
+            ]
+            cursor = batch[-1].seq
+        duplicated += len(delivered) - len(set(delivered))
+        skipped += 1000 - len(set(delivered))
+    assert (duplicated, skipped) == (0, 0)
