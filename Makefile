@@ -8,7 +8,7 @@ WEB_SOURCES := $(wildcard $(WEB_DIR)/src/*) $(WEB_DIR)/index.html $(WEB_DIR)/vit
 CHROMIUM ?= /usr/bin/chromium
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: dev test unit integration e2e infra lint typecheck bench chaos clean node-deps install web browser-deps
+.PHONY: dev test unit integration e2e infra lint typecheck bench chaos clean node-deps install web browser-deps fuzz
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -50,6 +50,10 @@ e2e: install node-deps web browser-deps
 	$(BIN)/python -m pytest -q tests/e2e
 infra: install node-deps
 	$(BIN)/python -m pytest -q tests/infra
+
+# The schema fuzz campaign at full size (CI runs FUZZ_EXAMPLES=40); figures in bench/results/fuzz.json.
+fuzz: install
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-400} $(BIN)/python -m pytest -q -p no:cacheprovider tests/integration/test_schema_fuzz.py
 
 lint: install
 	$(BIN)/ruff check layers functions tests bench examples

@@ -26,6 +26,7 @@ SCENARIOS = [
     "long-poll-window",
     "trigger-token-refused",
     "skewed-backend-clock",
+    "odd-ids",
 ]
 
 

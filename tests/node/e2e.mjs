@@ -310,6 +310,23 @@ const scenarios = {
     assert.equal(calls.accessToken, 0);
   },
 
+  // Ids with percent signs, slashes, spaces, Unicode and a colon: the transport (encodeURIComponent)
+  // and sessions.retrieve reach the session named, over .in/append and the .out SSE alike.
+  async "odd-ids"() {
+    const suffix = randomUUID().slice(0, 8);
+    const ids = ["a%41", "50%25off", "a/b/out", "a b", "日本語のチャット", "emoji-😀", "colon:in:id"].map(
+      (id) => `${id}-${suffix}`,
+    );
+    for (const chatId of ids) {
+      const { t, calls } = transport();
+      const { chunks } = await withTimeout(drain(await send(t, chatId, "odd")), 20000, chatId);
+      assert.equal(textOf(chunks), expectedReply("odd"), chatId);
+      const got = await sessions.retrieve(chatId);
+      assert.equal(got.externalId, chatId);
+      assert.ok(calls.requests.some((r) => r.url.includes(encodeURIComponent(chatId))), chatId);
+    }
+  },
+
   async "trigger-token-refused"() {
     const chatId = `e2e-${randomUUID()}`;
     await start({ chatId });

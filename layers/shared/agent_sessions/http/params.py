@@ -199,7 +199,7 @@ class StreamHeaders(_Params):
         """`Timeout-Seconds`: an integer 1-600 (400 otherwise), `default` when absent, at most `cap`."""
         value = self.timeout_seconds
         if value is None or value == "":
-            return default
+            return min(default, cap)
         if not re.fullmatch(r"-?[0-9]{1,8}", value.strip()):
             raise BadRequest("Invalid timeout seconds", code="invalid_timeout")
         seconds = int(value)
