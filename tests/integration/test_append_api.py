@@ -93,6 +93,18 @@ def test_out_append_requires_a_secret_key(api: Api, created: dict[str, Any]) -> 
     ]
 
 
+def test_an_out_record_nested_deeper_than_the_decoder_recurses_is_read_back_as_text(
+    api: Api, created: dict[str, Any]
+) -> None:
+    """Before: `json.loads` of the stored data raised RecursionError, and every read of the
+    session's `.out` records answered 500 from then on."""
+    deep = "[" * 100_000 + "]" * 100_000
+    ok = api("POST", "/realtime/v1/sessions/chat-1/out/append", body=deep, token=ENV.secret_key)
+    assert ok.status == 200
+    read = api("GET", "/realtime/v1/sessions/chat-1/out/records", token=ENV.secret_key)
+    assert read.status == 200 and read.body["records"][0]["data"] == deep
+
+
 def test_append_to_a_dead_run_starts_exactly_one_continuation(
     api: Api, created: dict[str, Any], aws: Any
 ) -> None:

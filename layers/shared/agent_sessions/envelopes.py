@@ -48,7 +48,7 @@ def parse_envelope(body: str) -> dict[str, Any] | None:
         return None
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested deeper than the decoder recurses: kept as text
         return {"data": body, "id": ""}
     return parsed if isinstance(parsed, dict) else {"data": parsed, "id": ""}
 
@@ -58,7 +58,7 @@ def decode_data(data: Any) -> Any:
     if isinstance(data, str):
         try:
             return json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # an append nested 100,000 deep stays text, not a 500
             return data
     return data
 
