@@ -28,6 +28,25 @@ MALFORMED: dict[str, Any] = {
 }
 
 
+@pytest.mark.parametrize("payload", ["x", 1.5, [1]])
+def test_a_payload_that_is_not_an_object_is_answered_without_failing_the_run(
+    stack: LocalStack, payload: Any
+) -> None:
+    """Before: `payload.get` raised in the run's dispatch, the whole run failed and a continuation
+    had to be launched for the next message (a browser could make every run fail)."""
+    talk = Chat(stack, f"bad-payload-{type(payload).__name__}", idleTimeoutInSeconds=1)
+    first = talk.turn("hello")
+    bad = talk.append({"kind": "message", "payload": payload})
+    refused = read_sse(
+        stack.base_url, talk.chat_id, talk.token, last_event_id=first.records[-1].seq, min_in_seq=bad
+    )
+    assert "error" in [r.chunk["type"] for r in refused.records if r.chunk]
+    assert refused.records[-1].header("session-in-event-id") == str(bad)
+    after = talk.turn("still there?", after=refused)
+    assert text_of(after.records) == "".join(reply_for("still there?"))
+    assert len(talk.runs()) == 1, "the run that met the bad payload kept answering"
+
+
 @pytest.mark.parametrize("name", list(MALFORMED))
 def test_a_malformed_message_is_refused_by_its_turn_and_the_chat_keeps_answering(
     stack: LocalStack, name: str

@@ -242,6 +242,10 @@ class ChatRuntime:
         if chunk.get("kind") != "message":
             return  # a stop with no turn running, or an input kind this runtime does not handle
         payload = chunk.get("payload") or {}
+        if not isinstance(payload, dict):
+            # answered as a malformed message (error + turn-complete), not by failing the whole run
+            self._turn(record.seq, {"trigger": "submit-message", "message": payload})
+            return
         trigger = payload.get("trigger")
         if trigger == "close":
             self.end_requested = True
