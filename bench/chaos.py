@@ -462,7 +462,7 @@ class Campaign:
                             sid, "out", cursor if cursor is not None else -1, limit=100_000
                         )
                     ]
-                stored = stored[: len(got)] if got and got[-1] in stored else stored
+                stored = [seq for seq in stored if got and seq <= got[-1]]  # what the reader passed over
                 totals["records_read"] += len(got)
                 totals["lost"] += len(set(stored) - set(got))
                 totals["duplicated"] += len(got) - len(set(got))
