@@ -196,7 +196,20 @@ class Campaign:
             self._audit(chat, acknowledged[chat])
             if not self._answers(agents[chat], f"{chat} after the storm"):
                 f.wedged_sessions += 1
-                f.note(f"{chat}: wedged, the message sent after the faults was never answered")
+                state = self._state(chat)
+                f.note(f"{chat}: wedged, the message sent after the faults was never answered; {state}")
+
+    def _state(self, chat: str) -> str:
+        """The current run's status and the tail of `.out`, for the notes on a wedged session."""
+        with self.proxy.paused():
+            session = self.client.sessions.retrieve(chat)
+            tail = list(store.read_pages(session.id, "out", -1, limit=5, newest_first=True))[:4]
+            runs = Counter(r.reason for r in self.client.sessions.runs(chat))
+        kinds = [
+            f"{r.seq}:{streams.control_kind(r) or (_chunk(r) or {}).get('type', '?')}" for r in tail[::-1]
+        ]
+        run = f"run {session.current_run_id} {_run_status(session.current_run_id)}"
+        return f"{run}, runs {dict(runs)}, .out tail {kinds}"
 
     def _agent(self, chat: str) -> AgentChat:
         """A chat whose run suspends after 1 s idle (and expires 2 s later), so pauses reach both paths."""
