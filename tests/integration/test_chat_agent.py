@@ -4,6 +4,7 @@ close, errors, compaction and custom agents — each over real HTTP with the age
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from agent_sessions.agent.history import ChatHistory
 from agent_sessions.agent.messages import text_of as message_text
 from agent_sessions.agent.models import OfflineModel, tool
 from agent_sessions.local.stack import LocalStack
+from agent_sessions.worker import current_run_context
 from tests.integration.localstack import Chat, text_of, wait_for
 from tests.support import read_sse
 
@@ -168,9 +170,26 @@ class SlowInput(BaseModel):
     city: str
 
 
-@tool("Weather, slowly")
+class SteerGate:
+    """Holds the steering test's tool mid-turn until the steering message is in and the turn has read it."""
+
+    def __init__(self) -> None:
+        self.tool_running = threading.Event()
+        self.steer_sent = threading.Event()
+        self.steer_seq = -1
+
+
+steer_gate = SteerGate()
+
+
+@tool("Weather, once the steering message is in")
 def get_weather(args: SlowInput) -> dict[str, str]:
-    time.sleep(1.0)
+    steer_gate.tool_running.set()
+    assert steer_gate.steer_sent.wait(30), "the test never sent its steering message"
+    ctx = current_run_context()
+    assert ctx is not None
+    # The turn's input watcher reads .in beside us: hold the turn open until it has consumed the message.
+    wait_for(lambda: ctx.cursor >= steer_gate.steer_seq)
     return {"city": args.city, "forecast": "sunny"}
 
 
@@ -182,8 +201,10 @@ def _steerer(turn: Turn) -> Any:
 def test_messages_sent_mid_turn_steer_the_running_turn(stack: LocalStack) -> None:
     talk = Chat(stack, "steer-1", task="t-steer")
     first = talk.send("what is the weather in Paris")
-    time.sleep(0.4)
+    assert steer_gate.tool_running.wait(30), "the turn never reached its tool"
     steer = talk.send("also say hello")
+    steer_gate.steer_seq = steer
+    steer_gate.steer_sent.set()
     read = read_sse(stack.base_url, talk.chat_id, talk.token, min_in_seq=first)
     kinds = [r.chunk["type"] for r in read.records if r.chunk]
     assert "data-pending-message-injected" in kinds
