@@ -98,3 +98,13 @@ def test_the_victim_chat_out_token_would_have_been_ambiguous() -> None:
     assert external_id_problem("a:channels:b") is not None
     for fine in ("victim-chat", "a:b:c", "chat:outbox", "in", "out", "ch:inx", "team:42"):
         assert external_id_problem(fine) is None, fine
+
+
+def test_dot_segments_cannot_be_chat_ids() -> None:
+    """`..` was accepted at create, then no route reached it: the SDK's encodeURIComponent keeps dots
+    and fetch (like httpx and browsers) drops `.`/`..` path segments, so `/sessions/../in/append`
+    became another route."""
+    assert external_id_problem("..") is not None
+    assert external_id_problem(".") is not None
+    for fine in ("...", ".a", "a.", "a..b"):
+        assert external_id_problem(fine) is None, fine

@@ -34,9 +34,12 @@ def new_record_id() -> str:
 
 def external_id_problem(value: str) -> str | None:
     """Why `value` cannot be an externalId (None if it can): 1-256 characters, trimmed, not starting
-    with `session_` (the friendlyId form) and not colliding with the scope grammar's reserved suffixes."""
+    with `session_` (the friendlyId form), not a dot segment (`.`, `..`: clients normalize them out of
+    the URL) and not colliding with the scope grammar's reserved suffixes."""
     if not 0 < len(value) <= MAX_EXTERNAL_ID or value != value.strip():
         return f"must be 1-{MAX_EXTERNAL_ID} characters without surrounding whitespace"
     if value.startswith(SESSION_PREFIX):
         return f"must not start with {SESSION_PREFIX!r}"
+    if value in (".", ".."):  # fetch, browsers and httpx drop these path segments: no route could reach it
+        return "must not be '.' or '..'"
     return scopes.reserved_id_reason(value)
