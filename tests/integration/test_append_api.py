@@ -105,6 +105,19 @@ def test_an_out_record_nested_deeper_than_the_decoder_recurses_is_read_back_as_t
     assert read.status == 200 and read.body["records"][0]["data"] == deep
 
 
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_an_out_record_with_a_non_json_number_is_read_back_as_text(
+    api: Api, created: dict[str, Any], constant: str
+) -> None:
+    """Before: the records response echoed `NaN` unquoted, which no JSON parser (the browser's
+    included) reads, so every read of the session's `.out` records failed client-side."""
+    body = '{"type":"data-x","data":' + constant + "}"
+    ok = api("POST", "/realtime/v1/sessions/chat-1/out/append", body=body, token=ENV.secret_key)
+    assert ok.status == 200
+    read = api("GET", "/realtime/v1/sessions/chat-1/out/records", token=ENV.secret_key)
+    assert read.status == 200 and read.body["records"][0]["data"] == body
+
+
 def test_append_to_a_dead_run_starts_exactly_one_continuation(
     api: Api, created: dict[str, Any], aws: Any
 ) -> None:

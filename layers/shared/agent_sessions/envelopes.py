@@ -53,11 +53,17 @@ def parse_envelope(body: str) -> dict[str, Any] | None:
     return parsed if isinstance(parsed, dict) else {"data": parsed, "id": ""}
 
 
+def _not_json(name: str) -> Any:
+    """`NaN` / `Infinity` are Python's extensions, not JSON: decoded, they would be echoed into a
+    response no JSON parser reads, so such data stays text."""
+    raise ValueError(f"{name} is not JSON")
+
+
 def decode_data(data: Any) -> Any:
     """An envelope's payload, JSON-decoded when it was appended as a JSON string (HTTP appends are)."""
     if isinstance(data, str):
         try:
-            return json.loads(data)
+            return json.loads(data, parse_constant=_not_json)
         except (ValueError, RecursionError):  # an append nested 100,000 deep stays text, not a 500
             return data
     return data
