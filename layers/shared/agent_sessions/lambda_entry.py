@@ -8,14 +8,14 @@ from typing import Any
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from agent_sessions import store
-from agent_sessions.observability import logger, metrics, tracer
+from agent_sessions.observability import get_tracer, logger, metrics
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 def _observed(fn: Handler) -> Handler:
     return logger.inject_lambda_context(clear_state=True)(
-        tracer.capture_lambda_handler(metrics.log_metrics(fn))
+        get_tracer().capture_lambda_handler(metrics.log_metrics(fn))
     )
 
 
