@@ -193,7 +193,20 @@ def per_thousand_turns(measured: dict[str, Any]) -> dict[str, Any]:
             "peers_per_1000_turns": {k: _dollars(v * 1000) for k, v in peers.items()},
         }
     results["idle_session_hour"] = _idle_hour(turn)
+    results["worker_sizes_conversation_per_1000_turns"] = _worker_sizes(results, worker)
     return results
+
+
+def _worker_sizes(results: dict[str, Any], deployed: Function) -> dict[str, float]:
+    """The conversation shape's total with the worker at other sizes (the default's trade-off)."""
+    shape = results["conversation"]
+    base = shape["total_per_1000_turns"] - shape["per_1000_turns"]["worker_gb_seconds"]
+    gb_seconds = shape["per_1000_turns"]["worker_gb_seconds"] / deployed.gb_second_price()
+    return {
+        f"{mb}mb_{arch}": _dollars(base + gb_seconds * Function(mb / 1024, arch).gb_second_price())
+        for mb in (256, 512, 1024)
+        for arch in ("x86_64", "arm64")
+    }
 
 
 def _peers(turn_seconds: float, shape: str) -> dict[str, float]:

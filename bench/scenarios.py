@@ -146,7 +146,7 @@ def requests_per_turn(
 
 
 def concurrency(
-    base_url: str, secret: str, levels: tuple[int, ...] = (10, 50, 100), turns: int = 3, budget: float = 90.0
+    base_url: str, secret: str, levels: tuple[int, ...] = (10, 50, 100), turns: int = 3, budget: float = 60.0
 ) -> dict[str, Any]:
     """`n` chats at once, each sending `turns` messages to demo-chat after seeded pauses; a level
     gets `budget` seconds, and a turn still unanswered then counts as failed (`unfinished`)."""
