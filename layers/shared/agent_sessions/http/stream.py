@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+import anyio
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -164,8 +166,29 @@ def _open(request: Request) -> Response:
     logger.info("sse subscribe", extra={"session_id": session_id, "io": io, "cursor": cursor})
     metrics.add_metric(name="SseConnections", unit="Count", value=1)
     return StreamingResponse(
-        follow(session_id, io, cursor, timeout), media_type="text/event-stream", headers=headers
+        _off_the_shared_pool(follow(session_id, io, cursor, timeout)),
+        media_type="text/event-stream",
+        headers=headers,
     )
+
+
+_STREAM_THREADS = 10_000
+"""Threads SSE connections may hold at once (each sleeps between polls inside `follow`)."""
+_limiter: anyio.CapacityLimiter | None = None
+
+
+async def _off_the_shared_pool(frames: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Iterate `frames` on threads of a limiter of their own. Starlette would iterate a sync
+    generator on the shared pool (40 threads), where readers sleeping between polls starved
+    every other request once about 40 were open (the local stack at 50 concurrent chats)."""
+    global _limiter
+    if _limiter is None:
+        _limiter = anyio.CapacityLimiter(_STREAM_THREADS)
+    while True:
+        frame = await anyio.to_thread.run_sync(next, frames, None, limiter=_limiter)
+        if frame is None:
+            return
+        yield frame
 
 
 async def healthz(_: Request) -> Response:
