@@ -60,20 +60,31 @@ def create_chat(http: httpx.Client, secret: str, chat_id: str) -> str:
     )
 
 
-def bench_append(http: httpx.Client, secret: str, n: int = 200) -> dict[str, float]:
-    create_chat(http, secret, "bench-append")
+def bench_append(
+    http: httpx.Client, secret: str, n: int = 200, chat: str = "bench-append"
+) -> dict[str, float]:
+    create_chat(http, secret, chat)
     headers = {"authorization": f"Bearer {secret}"}
     times = []
     for i in range(n):
         started = time.perf_counter()
         response = http.post(
-            "/realtime/v1/sessions/bench-append/in/append",
+            f"/realtime/v1/sessions/{chat}/in/append",
             content='{"kind":"stop"}',
             headers={**headers, "x-part-id": f"b{i}"},
         )
         times.append(time.perf_counter() - started)
         assert response.status_code == 200
     return summary_ms(times)
+
+
+def fill_local_store(records: int = 10_000, per_page: int = 10, sessions: int = 10) -> float:
+    """Write `records` `.out` records (pages of `per_page`, over `sessions` logs); returns seconds."""
+    body = streams.envelope({"type": "text-delta", "id": "t", "delta": "filler " * 20})
+    started = time.perf_counter()
+    for page in range(records // per_page):
+        streams.append_records(f"session_benchfill{page % sessions:04d}", "out", [(body, [])] * per_page)
+    return round(time.perf_counter() - started, 1)
 
 
 def bench_append_throughput(stack: LocalStack, per_client: int = 60) -> dict[str, Any]:
@@ -457,6 +468,14 @@ def main() -> int:
                 "dynamodb_requests_per_turn": scenarios.requests_per_turn(base, secret, counter.snapshot),
             }
             with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+                unfilled = bench_append(http, secret, 100, chat="bench-append-unfilled")
+                filled_in = fill_local_store()
+                results["append_latency_before_vs_after_10000_records_ms"] = {
+                    "before": unfilled,
+                    "after_10000_records": bench_append(http, secret, 100, chat="bench-append-filled"),
+                    "fill_seconds": filled_in,
+                    "note": "before: the stack holds only the earlier scenarios' records (a few hundred)",
+                }
                 results |= {
                     "append_latency_ms": bench_append(http, stack.secret_key),
                     "local_append_throughput": bench_append_throughput(stack),
