@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 
@@ -125,3 +126,41 @@ def test_event_source_resuming_from_batch_ids_gets_no_record_twice() -> None:
         duplicated += len(delivered) - len(set(delivered))
         skipped += 1000 - len(set(delivered))
     assert (duplicated, skipped) == (0, 0)
+
+
+def test_open_sse_readers_do_not_hold_the_shared_thread_pool() -> None:
+    """50 readers blocked between polls (inside their frame generator) used to hold Starlette's
+    shared 40-thread pool, so every other request on the server waited for a reader's ping."""
+    import threading
+
+    import anyio
+    import anyio.to_thread
+
+    from agent_sessions.http.stream import _off_the_shared_pool
+
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def blocked_reader() -> Iterator[bytes]:
+        started.release()
+        release.wait(30)
+        yield b"data: [DONE]\n\n"
+
+    async def drain() -> None:
+        async for _ in _off_the_shared_pool(blocked_reader()):
+            pass
+
+    async def main() -> None:
+        async with anyio.create_task_group() as readers:
+            for _ in range(50):
+                readers.start_soon(drain)
+            with anyio.fail_after(10):  # deadlock detection, not a speed bound
+                for _ in range(50):
+                    await anyio.to_thread.run_sync(started.acquire)
+                assert await anyio.to_thread.run_sync(lambda: 42) == 42
+            release.set()
+
+    try:
+        anyio.run(main)
+    finally:
+        release.set()
