@@ -94,29 +94,31 @@ class ChatClient:
         if on_sent is not None:
             on_sent()
         first: float | None = None
-        headers = {
-            "authorization": f"Bearer {self.token}",
-            "timeout-seconds": "60",
-            **({"last-event-id": self.cursor} if self.cursor else {}),
-        }
-        with http.stream("GET", f"/realtime/v1/sessions/{self.chat_id}/out", headers=headers) as stream:
-            stream.raise_for_status()
-            for records in _batches(stream.iter_lines()):
-                for record in records:
-                    self.cursor = str(record["seq_num"])
-                    named = dict(record.get("headers") or [])
-                    if first is None and _chunk_type(record) == "text-delta":
-                        first = time.perf_counter() - started
-                    if (
-                        named.get("trigger-control") == "turn-complete"
-                        and int(named.get("session-in-event-id", -1)) >= seq
-                    ):
-                        self.token = named.get("public-access-token") or self.token
-                        done = time.perf_counter() - started
-                        if first is None:
-                            raise RuntimeError("turn completed without a text-delta")
-                        return TurnTiming(first, done)
-        raise RuntimeError("SSE window ended before the turn completed")
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:  # reconnect from the cursor when a window ends, as clients do
+            headers = {
+                "authorization": f"Bearer {self.token}",
+                "timeout-seconds": "60",
+                **({"last-event-id": self.cursor} if self.cursor else {}),
+            }
+            with http.stream("GET", f"/realtime/v1/sessions/{self.chat_id}/out", headers=headers) as stream:
+                stream.raise_for_status()
+                for records in _batches(stream.iter_lines()):
+                    for record in records:
+                        self.cursor = str(record["seq_num"])
+                        named = dict(record.get("headers") or [])
+                        if first is None and _chunk_type(record) == "text-delta":
+                            first = time.perf_counter() - started
+                        if (
+                            named.get("trigger-control") == "turn-complete"
+                            and int(named.get("session-in-event-id", -1)) >= seq
+                        ):
+                            self.token = named.get("public-access-token") or self.token
+                            done = time.perf_counter() - started
+                            if first is None:
+                                raise RuntimeError("turn completed without a text-delta")
+                            return TurnTiming(first, done)
+        raise RuntimeError("the turn did not complete within 300 s")
 
 
 def _batches(lines: Iterator[str]) -> Iterator[list[dict[str, Any]]]:
