@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -439,7 +440,40 @@ def bench_run_lifecycle(stack: LocalStack, counter: DynamoCounter) -> dict[str, 
     }
 
 
+def guarded(results: dict[str, Any], name: str, measure: Callable[[], Any]) -> None:
+    """Run one measurement into `results[name]`; a failure is recorded there, the rest still runs."""
+    try:
+        results[name] = measure()
+    except Exception as exc:
+        results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+        print(f"{name} failed: {exc!r}", file=sys.stderr)
+
+
+def first_token_before(base: str, secret: str) -> dict[str, Any]:
+    with scenarios.settings(scenarios.BEFORE_ISSUE_10):
+        return scenarios.first_token(base, secret, free_port(), chat_id="bench-first-token-before")
+
+
+def append_filled(http: httpx.Client, secret: str) -> dict[str, Any]:
+    unfilled = bench_append(http, secret, 100, chat="bench-append-unfilled")
+    filled_in = fill_local_store()
+    return {
+        "before": unfilled,
+        "after_10000_records": bench_append(http, secret, 100, chat="bench-append-filled"),
+        "fill_seconds": filled_in,
+        "note": "before: the stack holds only the earlier scenarios' records (a few hundred)",
+    }
+
+
 def main() -> int:
+    results: dict[str, Any] = {
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "backend": "moto server, one request at a time, journaled",
+        },
+        "load_average_at_start": os.getloadavg(),
+    }
     with tempfile.TemporaryDirectory() as state:
         stack = LocalStack(
             port=free_port(),
@@ -450,60 +484,56 @@ def main() -> int:
         try:
             counter = DynamoCounter()
             base, secret = stack.base_url, stack.secret_key
-            results: dict[str, Any] = {
-                "machine": {
-                    "python": platform.python_version(),
-                    "cpus": os.cpu_count(),
-                    "backend": "moto server, one request at a time, journaled",
-                },
-                "load_average_at_start": os.getloadavg(),
-            }
             # First, on a quiet stack: nothing else polling while these are timed.
-            with scenarios.settings(scenarios.BEFORE_ISSUE_10):
-                before = scenarios.first_token(base, secret, free_port(), chat_id="bench-first-token-before")
-            results |= {
-                "send_to_first_token_ms": scenarios.first_token(base, secret, free_port()),
-                "send_to_first_token_before_issue_10_ms": before,
-                "wake_from_suspended_ms": scenarios.wake(base, secret),
-                "dynamodb_requests_per_turn": scenarios.requests_per_turn(base, secret, counter.snapshot),
-            }
-            with httpx.Client(base_url=stack.base_url, timeout=30) as http:
-                unfilled = bench_append(http, secret, 100, chat="bench-append-unfilled")
-                filled_in = fill_local_store()
-                results["append_latency_before_vs_after_10000_records_ms"] = {
-                    "before": unfilled,
-                    "after_10000_records": bench_append(http, secret, 100, chat="bench-append-filled"),
-                    "fill_seconds": filled_in,
-                    "note": "before: the stack holds only the earlier scenarios' records (a few hundred)",
-                }
-                results |= {
-                    "append_latency_ms": bench_append(http, stack.secret_key),
-                    "local_append_throughput": bench_append_throughput(stack),
-                    "agent_write_to_client_receive_ms": bench_delivery(stack, http),
-                    "agent_write_to_client_receive_before_issue_10_ms": delivery_before(stack, http),
-                    "history_write_per_turn": bench_history(),
-                    "handler_import_ms": bench_imports(),
-                    "sse_memory_per_connection": bench_sse_memory(http, stack.secret_key),
-                    "records_endpoint_80x100kb": bench_records_endpoint(http, stack.secret_key),
-                    "list_sessions_filter_matching_nothing": bench_list_filter_nothing(
-                        http, stack.secret_key, counter
+            guarded(
+                results, "send_to_first_token_before_issue_10_ms", lambda: first_token_before(base, secret)
+            )
+            guarded(
+                results, "send_to_first_token_ms", lambda: scenarios.first_token(base, secret, free_port())
+            )
+            guarded(results, "wake_from_suspended_ms", lambda: scenarios.wake(base, secret))
+            guarded(
+                results,
+                "dynamodb_requests_per_turn",
+                lambda: scenarios.requests_per_turn(base, secret, counter.snapshot),
+            )
+            with httpx.Client(base_url=stack.base_url, timeout=120) as http:
+                sections: list[tuple[str, Callable[[], Any]]] = [
+                    ("append_latency_before_vs_after_10000_records_ms", lambda: append_filled(http, secret)),
+                    ("append_latency_ms", lambda: bench_append(http, secret)),
+                    ("local_append_throughput", lambda: bench_append_throughput(stack)),
+                    ("agent_write_to_client_receive_ms", lambda: bench_delivery(stack, http)),
+                    (
+                        "agent_write_to_client_receive_before_issue_10_ms",
+                        lambda: delivery_before(stack, http),
                     ),
-                    "run_liveness": bench_run_lifecycle(stack, counter),
-                }
+                    ("history_write_per_turn", bench_history),
+                    ("handler_import_ms", bench_imports),
+                    ("sse_memory_per_connection", lambda: bench_sse_memory(http, secret)),
+                    ("records_endpoint_80x100kb", lambda: bench_records_endpoint(http, secret)),
+                    (
+                        "list_sessions_filter_matching_nothing",
+                        lambda: bench_list_filter_nothing(http, secret, counter),
+                    ),
+                    ("run_liveness", lambda: bench_run_lifecycle(stack, counter)),
+                ]
+                for name, measure in sections:
+                    guarded(results, name, measure)
             # Last: the concurrent chats leave many warm runs polling behind them.
-            results["concurrent_chats"] = scenarios.concurrency(base, secret)
+            guarded(results, "concurrent_chats", lambda: scenarios.concurrency(base, secret))
             results["load_average_at_end"] = os.getloadavg()
             results["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         finally:
             stack.stop()
     # After the stack: a journaled endpoint empties moto's (process-wide) DynamoDB backend at start.
-    results["local_dynamodb"] = bench_journal_cost()
-    results["cost"] = cost.per_thousand_turns(results)
+    guarded(results, "local_dynamodb", bench_journal_cost)
+    guarded(results, "cost", lambda: cost.per_thousand_turns(results))
     results["goals"] = goals.check(results)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
-    print(cost.table(results["cost"]))
+    if "error" not in results["cost"]:
+        print(cost.table(results["cost"]))
     for row in results["goals"]:
         print(f"{'met ' if row['met'] else 'MISS'}  {row['figure']}: {row['measured']} (goal {row['goal']})")
     print(f"written to {RESULTS.relative_to(ROOT)}")
