@@ -20,7 +20,6 @@ from typing import Any
 
 import yaml
 
-from agent_sessions import streams
 from agent_sessions.config import get_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,13 +105,18 @@ def wake_transitions(definition: Path = ROOT / "statemachines" / "agent_run.asl.
 
 
 def input_polls(seconds: float) -> int:
-    """`.in` polls an idle agent makes in `seconds`, on its own poll schedule."""
+    """`.in` polls an idle agent makes in `seconds` on its schedule (`RunContext.wait_input`):
+    every `input_poll_seconds` while hot, then doubling toward `sse_poll_max_seconds`."""
     settings = get_settings()
-    backoff = streams.PollBackoff(settings.sse_poll_min_seconds, settings.sse_poll_max_seconds)
-    elapsed, polls = 0.0, 0
+    hot, step = settings.input_poll_hot_seconds, settings.input_poll_seconds
+    elapsed, polls, delay = 0.0, 0, step
     while elapsed < seconds:
         polls += 1
-        elapsed += backoff.idle()
+        if elapsed < hot:
+            elapsed += step
+        else:
+            elapsed += delay
+            delay = min(delay * 2, settings.sse_poll_max_seconds)
     return polls
 
 
