@@ -179,7 +179,7 @@ class OutWriter:
         self._last_write = 0.0
         self.first_window = min(self.window, get_settings().out_coalesce_first_seconds)
         self._burst = 0
-        """Pages written since the last quiet spell (a gap of at least `window`)."""
+        """Pages written since the last quiet spell (`_BURST_QUIET_SECONDS` without a write)."""
         self._flushing = 0
         """Callers blocked in flush(): while any, the window is skipped (also after an in-flight write)."""
         self._inflight = False
@@ -279,10 +279,11 @@ class OutWriter:
                 self._cond.notify_all()
 
     def _window(self) -> float:
-        """Seconds the next page waits after the last write: none after a quiet spell (a new
-        burst's first page goes at once), then `first_window` doubling up to `window`, so the
-        first words of a reply are not held back while a long stream still coalesces."""
-        if time.monotonic() - self._last_write >= self.window:
+        """Seconds the next page waits after the last write: `first_window` doubling up to
+        `window` over a burst, so the first words of a reply are not held back while a long
+        stream still coalesces. A burst starts after `_BURST_QUIET_SECONDS` without a write (a
+        new reply, not a producer's stall mid-stream, which would otherwise restart it)."""
+        if time.monotonic() - self._last_write >= _BURST_QUIET_SECONDS:
             self._burst = 0
         if self._burst == 0:
             return 0.0
@@ -309,6 +310,9 @@ class OutWriter:
             self._next_seq += len(page)
             self.last_seq = self._next_seq - 1
 
+
+_BURST_QUIET_SECONDS = 0.5
+"""A gap between writes after which the coalescing window starts small again."""
 
 _PAGE_BYTES = 300_000
 """UTF-8 bytes of a coalesced page's records as stored (body JSON-escaped once more, plus headers)."""
