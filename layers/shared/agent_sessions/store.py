@@ -293,6 +293,26 @@ def _cause(exc: Exception) -> str | None:
     return getattr(exc, "cause_response_code", None)
 
 
+_CONFLICT_ATTEMPTS = 6
+_CONFLICT_BACKOFF_SECONDS = 0.025
+
+TRANSIENT_ERRORS = frozenset(
+    {
+        "InternalServerError",
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "TransactionConflictException",
+    }
+)
+"""What the state machine's `Retry` blocks retry on its DynamoDB tasks (after botocore's own retries)."""
+
+
+def is_transient(exc: Exception) -> bool:
+    """True for a DynamoDB error that a later attempt of the same write may not meet."""
+    return _cause(exc) in TRANSIENT_ERRORS
+
+
 def _transact(build: Any, client_request_token: str | None = None) -> None:
     try:
         with TransactWrite(connection=connection(), client_request_token=client_request_token) as tx:
@@ -407,18 +427,32 @@ def insert_session(item: SessionModel, alias_pk: str | None) -> bool:
     raise AssertionError("unreachable")
 
 
+def _update(item: Model, actions: list[Any], condition: Any, name: str) -> None:
+    """UpdateItem, resent after a `TransactionConflictException`.
+
+    DynamoDB refuses a single-item write that meets an item inside a running transaction with that
+    error, and the write did not land, so resending it is safe; botocore's standard retry mode does
+    not. Raises ConditionFailed when `condition` does not hold.
+    """
+    for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
+        try:
+            item.update(actions=actions, condition=condition)
+            return
+        except UpdateError as exc:
+            if _cause(exc) == CONDITION_FAILED:
+                raise ConditionFailed(name) from exc
+            if _cause(exc) != "TransactionConflictException" or attempt == _CONFLICT_ATTEMPTS:
+                raise
+            time.sleep(random.uniform(0, _CONFLICT_BACKOFF_SECONDS * 2**attempt))
+
+
 def update_session(pk: str, actions: list[Any], condition: Any = None) -> SessionModel:
     """UpdateItem with `pk` existence always asserted (UpdateItem would otherwise upsert)."""
     cond = SessionModel.pk.exists() & (SessionModel.kind == "session")
     if condition is not None:
         cond = cond & condition
     item = SessionModel(pk)
-    try:
-        item.update(actions=[*actions, SessionModel.updated_at.set(now())], condition=cond)
-    except UpdateError as exc:
-        if _cause(exc) == CONDITION_FAILED:
-            raise ConditionFailed(pk) from exc
-        raise
+    _update(item, [*actions, SessionModel.updated_at.set(now())], cond, pk)
     return item
 
 
@@ -585,13 +619,7 @@ def _update_run(run_id: str, actions: list[Any], condition: Any = None) -> None:
     cond = RunModel.pk.exists()
     if condition is not None:
         cond = cond & condition
-    item = RunModel(*run_key(run_id))
-    try:
-        item.update(actions=[*actions, RunModel.updated_at.set(now())], condition=cond)
-    except UpdateError as exc:
-        if _cause(exc) == CONDITION_FAILED:
-            raise ConditionFailed(run_id) from exc
-        raise
+    _update(RunModel(*run_key(run_id)), [*actions, RunModel.updated_at.set(now())], cond, run_id)
 
 
 def start_attempt(run: Run, attempt: int, lease_until: float) -> Run:

@@ -46,8 +46,16 @@ SUPERSEDED = "superseded: the session moved on to another run"
 
 
 def _report_failure(ctx: RunContext, exc: Exception) -> None:
-    """The last attempt failed: make it visible on `.out` and release a client waiting on its turn."""
+    """The last attempt failed: make it visible on `.out` and release a client waiting on its turn.
+
+    Nothing is written when no turn is waiting: the failure came after the turn-complete of the
+    input this run consumed last (a run-state write, say), and a second turn-complete would answer
+    that input twice.
+    """
     try:
+        tail = streams.turn_tail(ctx.session_id)
+        if not tail.open_turn and tail.answered is not None and tail.answered >= ctx.cursor:
+            return
         ctx.out.write_chunk(
             {"type": "error", "errorText": f"The agent run failed: {type(exc).__name__}: {exc}"}
         )
