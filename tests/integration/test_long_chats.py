@@ -43,7 +43,8 @@ def test_a_chat_past_4_mb_keeps_its_history(limited: LocalStack) -> None:
     wait_for(lambda: store.get_run(run_id).status == "EXPIRED", timeout=8)  # type: ignore[union-attr]
     read = talk.turn("short", after=read)
     assert text_of(read.records) == "seen 13|", "a continuation reads every turn back"
-    saved, _ = ChatHistory(talk.created["id"]).load()
-    assert len(saved) == 14
+    history = ChatHistory(talk.created["id"])
+    wait_for(lambda: len(history.load()[0]) == 14)  # the run saves history after its turn-complete
+    saved, _ = history.load()
     answers = [message_text(m) for m in saved if m["role"] == "assistant"]
     assert answers == [*(f"seen {n}|" + BLOCK * 3 for n in (1, 3, 5, 7, 9)), "seen 11|", "seen 13|"]
