@@ -12,7 +12,6 @@ from botocore.exceptions import ClientError
 from pynamodb.exceptions import UpdateError
 
 from agent_sessions import store
-from agent_sessions.local.launcher import TRANSITION_ATTEMPTS, retry_transient
 from tests.faults import Fault, FaultProxy, Rule
 
 
@@ -71,7 +70,7 @@ def _error(code: str) -> UpdateError:
     )
 
 
-def test_the_local_launcher_retries_transient_errors_on_its_transitions() -> None:
+def test_transient_errors_are_retried_and_others_are_not() -> None:
     calls: list[int] = []
 
     def flaky() -> bool:
@@ -80,7 +79,7 @@ def test_the_local_launcher_retries_transient_errors_on_its_transitions() -> Non
             raise _error("ThrottlingException")
         return True
 
-    assert retry_transient(flaky, first_delay=0) is True
+    assert store.retry_transient(flaky, first_delay=0) is True
     assert len(calls) == 3
 
     def always() -> bool:
@@ -89,8 +88,8 @@ def test_the_local_launcher_retries_transient_errors_on_its_transitions() -> Non
 
     calls.clear()
     with pytest.raises(UpdateError):
-        retry_transient(always, first_delay=0)
-    assert len(calls) == TRANSITION_ATTEMPTS
+        store.retry_transient(always, first_delay=0)
+    assert len(calls) == store.TRANSIENT_ATTEMPTS
 
     def broken() -> bool:
         calls.append(1)
@@ -98,5 +97,16 @@ def test_the_local_launcher_retries_transient_errors_on_its_transitions() -> Non
 
     calls.clear()
     with pytest.raises(UpdateError):
-        retry_transient(broken, first_delay=0)
+        store.retry_transient(broken, first_delay=0)
     assert len(calls) == 1, "only transient errors are retried"
+
+
+def test_an_input_signal_that_meets_a_transaction_conflict_is_resent(faulty_dynamodb: FaultProxy) -> None:
+    """The append's signal to a suspended run: lost, the run slept through the message."""
+    with faulty_dynamodb.paused():
+        _run("run_conflict3")
+        assert store.park("run_conflict3", "token-1")
+    faulty_dynamodb.add(Rule(Fault.CONFLICT, operation="UpdateItem", where=_on_run("run_conflict3"), times=2))
+    seen = store.signal_input("run_conflict3", 4)
+    assert seen is not None and seen.task_token == "token-1", "the parked token was taken"
+    assert len(faulty_dynamodb.injected(Fault.CONFLICT)) == 2

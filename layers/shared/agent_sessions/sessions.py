@@ -256,7 +256,9 @@ def append(session: store.SessionModel, io: str, raw_body: str, part_id: str | N
         reload=lambda: _reload_head(session.pk),
     )
     try:
-        runs.signal_input(session, result.seq)
+        # Every step is a compare-and-swap or detects its own landed write, so a resend is safe;
+        # a signal lost here leaves a suspended run asleep until the next append.
+        store.retry_transient(lambda: runs.signal_input(session, result.seq), attempts=3)
     except Exception:
         # The record is durable; the next append retries the probe.
         logger.exception("ensuring a live run failed", extra={"session_id": session.session_id})

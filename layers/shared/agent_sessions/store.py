@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from pynamodb.attributes import (
     JSONAttribute,
@@ -293,7 +293,8 @@ def _cause(exc: Exception) -> str | None:
     return getattr(exc, "cause_response_code", None)
 
 
-_CONFLICT_ATTEMPTS = 6
+TRANSIENT_ATTEMPTS = 6
+"""As the state machine's `Retry` on its DynamoDB tasks (after botocore's own retries)."""
 _CONFLICT_BACKOFF_SECONDS = 0.025
 
 TRANSIENT_ERRORS = frozenset(
@@ -308,9 +309,36 @@ TRANSIENT_ERRORS = frozenset(
 """What the state machine's `Retry` blocks retry on its DynamoDB tasks (after botocore's own retries)."""
 
 
-def is_transient(exc: Exception) -> bool:
-    """True for a DynamoDB error that a later attempt of the same write may not meet."""
-    return _cause(exc) in TRANSIENT_ERRORS
+_CONFLICT = frozenset({"TransactionConflictException"})
+"""DynamoDB refuses a single-item write that meets an item inside a running transaction with this
+error; the write did not land, so resending it is safe, and botocore's standard retry mode does not."""
+
+T = TypeVar("T")
+
+
+def retry_transient(
+    op: Callable[[], T],
+    *,
+    attempts: int = TRANSIENT_ATTEMPTS,
+    first_delay: float = 0.2,
+    retry_on: frozenset[str] = TRANSIENT_ERRORS,
+) -> T:
+    """Run `op`, retrying the DynamoDB errors named in `retry_on` with jittered exponential backoff.
+
+    For writes that are idempotent under resend (conditional, or detecting their own landed write),
+    as the state machine's `Retry` blocks are for its DynamoDB tasks. Raises the last error when
+    every attempt met one, and any other error at once.
+    """
+    delay = first_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            return op()
+        except Exception as exc:
+            if attempt == attempts or _cause(exc) not in retry_on:
+                raise
+            time.sleep(random.uniform(delay / 2, delay))
+            delay *= 2
+    raise AssertionError("unreachable")
 
 
 def _transact(build: Any, client_request_token: str | None = None) -> None:
@@ -428,22 +456,20 @@ def insert_session(item: SessionModel, alias_pk: str | None) -> bool:
 
 
 def _update(item: Model, actions: list[Any], condition: Any, name: str) -> None:
-    """UpdateItem, resent after a `TransactionConflictException`.
+    """UpdateItem, resent after a `TransactionConflictException` (see `retry_transient`).
 
-    DynamoDB refuses a single-item write that meets an item inside a running transaction with that
-    error, and the write did not land, so resending it is safe; botocore's standard retry mode does
-    not. Raises ConditionFailed when `condition` does not hold.
+    Raises ConditionFailed when `condition` does not hold.
     """
-    for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
+
+    def once() -> None:
         try:
             item.update(actions=actions, condition=condition)
-            return
         except UpdateError as exc:
             if _cause(exc) == CONDITION_FAILED:
                 raise ConditionFailed(name) from exc
-            if _cause(exc) != "TransactionConflictException" or attempt == _CONFLICT_ATTEMPTS:
-                raise
-            time.sleep(random.uniform(0, _CONFLICT_BACKOFF_SECONDS * 2**attempt))
+            raise
+
+    retry_transient(once, first_delay=_CONFLICT_BACKOFF_SECONDS, retry_on=_CONFLICT)
 
 
 def update_session(pk: str, actions: list[Any], condition: Any = None) -> SessionModel:
@@ -722,16 +748,20 @@ def signal_input(run_id: str, in_seq: int) -> Run | None:
     """
     hash_key, range_key = run_key(run_id)
     try:
-        response = RunModel._get_connection().update_item(
-            hash_key,
-            range_key=range_key,
-            actions=[
-                RunModel.pending_input.set(in_seq),
-                RunModel.taken_token.set(RunModel.task_token | ""),
-                RunModel.task_token.remove(),
-            ],
-            condition=RunModel.pk.exists(),
-            return_values="ALL_OLD",
+        response = retry_transient(
+            lambda: RunModel._get_connection().update_item(
+                hash_key,
+                range_key=range_key,
+                actions=[
+                    RunModel.pending_input.set(in_seq),
+                    RunModel.taken_token.set(RunModel.task_token | ""),
+                    RunModel.task_token.remove(),
+                ],
+                condition=RunModel.pk.exists(),
+                return_values="ALL_OLD",
+            ),
+            first_delay=_CONFLICT_BACKOFF_SECONDS,
+            retry_on=_CONFLICT,
         )
     except UpdateError as exc:
         if _cause(exc) == CONDITION_FAILED:

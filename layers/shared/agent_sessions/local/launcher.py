@@ -11,40 +11,13 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from agent_sessions import store, worker
 from agent_sessions.config import get_settings
 from agent_sessions.observability import logger
 
 LAMBDA_BUDGET_MS = 15 * 60 * 1000
-TRANSITION_ATTEMPTS = 6
-"""As the state machine's `Retry` on its DynamoDB tasks: 6 attempts, backing off from 0.2 s."""
-
-T = TypeVar("T")
-
-
-def retry_transient(op: Callable[[], T], first_delay: float = 0.2) -> T:
-    """Run a run-state transition, retrying transient DynamoDB errors as the state machine does.
-
-    Without it one `TransactionConflict` on a park or an expiry ended the run's thread and left the
-    run for its lease to run out. Raises the last error when every attempt met one.
-    """
-    delay = first_delay
-    for attempt in range(1, TRANSITION_ATTEMPTS + 1):
-        try:
-            return op()
-        except Exception as exc:
-            if attempt == TRANSITION_ATTEMPTS or not store.is_transient(exc):
-                raise
-            logger.warning(
-                "transient DynamoDB error on a run transition; retrying", extra={"attempt": attempt}
-            )
-            time.sleep(delay)
-            delay *= 2
-    raise AssertionError("unreachable")
 
 
 @dataclass
@@ -109,7 +82,7 @@ class LocalLauncher:
                 if attempt < max_attempts:
                     time.sleep(self.retry_delay)
                     continue
-                retry_transient(lambda: store.fail_run(run_id, "maxAttempts exhausted"))
+                store.retry_transient(lambda: store.fail_run(run_id, "maxAttempts exhausted"))
                 return
             status = result.get("status")
             if status == "continue":
@@ -124,7 +97,7 @@ class LocalLauncher:
         with self._lock:
             self._waiting[token] = event
         try:
-            if not retry_transient(lambda: store.park(run_id, token)):
+            if not store.retry_transient(lambda: store.park(run_id, token)):
                 return True  # input arrived between the agent's last look and the park
             if event.wait(self.suspend_timeout):
                 return not self._stopping.is_set()
@@ -132,4 +105,4 @@ class LocalLauncher:
             with self._lock:
                 self._waiting.pop(token, None)
         # False: an append took the token just as the wait ran out, so it is a resume.
-        return not retry_transient(lambda: store.expire_run(run_id, token))
+        return not store.retry_transient(lambda: store.expire_run(run_id, token))
