@@ -110,3 +110,14 @@ def test_an_input_signal_that_meets_a_transaction_conflict_is_resent(faulty_dyna
     seen = store.signal_input("run_conflict3", 4)
     assert seen is not None and seen.task_token == "token-1", "the parked token was taken"
     assert len(faulty_dynamodb.injected(Fault.CONFLICT)) == 2
+
+
+def test_a_launch_audit_write_that_meets_a_transaction_conflict_is_resent(
+    faulty_dynamodb: FaultProxy,
+) -> None:
+    """Surfaced, it failed the launch of a run that had just won its claim (make chaos)."""
+    faulty_dynamodb.add(Rule(Fault.CONFLICT, operation="PutItem", where=lambda body: "session#" in str(body)))
+    store.put_session_run("session_conflict", "run_conflict4", "initial", store.now())
+    assert len(faulty_dynamodb.injected(Fault.CONFLICT)) == 1
+    with faulty_dynamodb.paused():
+        assert [e.run_id for e in store.list_session_runs("session_conflict")] == ["run_conflict4"]

@@ -861,14 +861,16 @@ def expired_runs(before: float, limit: int = 100) -> list[str]:
 
 
 def put_session_run(session_id: str, run_id: str, reason: str, at: datetime) -> None:
-    RunModel(
+    """The audit line of a launch; an unconditional put of one key, so a resend is harmless."""
+    entry = RunModel(
         f"session#{session_id}",
         f"{at.isoformat()}#{run_id}",
         run_id=run_id,
         session_id=session_id,
         reason=reason,
         triggered_at=at,
-    ).save()
+    )
+    retry_transient(entry.save, first_delay=_CONFLICT_BACKOFF_SECONDS, retry_on=_CONFLICT)
 
 
 @dataclass(frozen=True)
