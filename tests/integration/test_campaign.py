@@ -1,10 +1,7 @@
 """The fault campaign in the suite (bounded counts; `make chaos` runs more): bench/chaos.py.
 
 The campaign runs once for the module and writes bench/results/chaos-suite.json; each test below
-checks one goal against its figures. Goals that depend on the run lifecycle's liveness and fencing
-work (issue 8 items 1, 2 and 8: no turn hangs, no session wedges, no input answered twice) are
-expected failures until that work lands: their figures are still measured and written, and the
-tests turn into passes (XPASS) as soon as the figures reach 0.
+checks one goal against its figures.
 """
 
 from __future__ import annotations
@@ -19,10 +16,6 @@ from bench.chaos import Counts, Figures, run_campaign
 pytestmark = pytest.mark.campaign
 
 RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "chaos-suite.json"
-LIFECYCLE = (
-    "blocked on the run lifecycle (issue 8 items 1, 2, 8: leases, fencing, transient-error retries "
-    "on run transitions), owned by h/core; see the figure in bench/results/chaos-suite.json"
-)
 
 
 @pytest.fixture(scope="module")
@@ -64,17 +57,14 @@ def test_reconnects_lose_and_repeat_nothing(figures: Figures) -> None:
     assert (cuts["lost"], cuts["duplicated"]) == (0, 0), cuts
 
 
-@pytest.mark.xfail(reason=LIFECYCLE, strict=False)
 def test_every_turn_completes_and_no_session_wedges(figures: Figures) -> None:
     hung = (figures.turns_never_completed, figures.turns_skipped_wedged, figures.wedged_sessions)
     assert hung == (0, 0, 0), figures.failures
 
 
-@pytest.mark.xfail(reason=LIFECYCLE, strict=False)
 def test_every_client_visible_failure_is_an_error_chunk_and_turn_complete(figures: Figures) -> None:
     assert figures.unclean_failures == 0, figures.failures
 
 
-@pytest.mark.xfail(reason=LIFECYCLE, strict=False)
 def test_no_input_is_answered_twice(figures: Figures) -> None:
     assert figures.out_turns_duplicated == 0, figures.failures
