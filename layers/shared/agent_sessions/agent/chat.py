@@ -17,15 +17,14 @@ from concurrent.futures import Future
 from typing import Any, overload
 
 from agent_sessions.agent.messages import Chunk, UIMessage
-from agent_sessions.agent.runtime import (
+from agent_sessions.agent.runtime import ChatRuntime, current_runtime
+from agent_sessions.agent.types import (
     AbortSignal,
     AgentDefinition,
     ChatEvent,
-    ChatRuntime,
     Compaction,
     PendingMessages,
     Turn,
-    current_runtime,
 )
 from agent_sessions.worker import InputRecord, Outcome, RunContext, agent, current_run_context
 

@@ -1,0 +1,76 @@
+"""Piping what `run` / `on_action` produce onto `.out` as AI SDK UI-message chunks.
+
+`run` may return or yield chunks, plain strings (text), or (async) iterables of them. Invariant: a
+turn that produced anything writes exactly one `start` first (with the assistant message id) and one
+`finish` last, strings are wrapped in one text part, and every chunk written is also folded into the
+turn's assistant message, so `.out` and the saved history describe the same message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from agent_sessions.agent.messages import Chunk, MessageAccumulator
+from agent_sessions.agent.types import AbortSignal, TurnError
+from agent_sessions.ids import new_record_id
+from agent_sessions.streams import OutWriter
+
+
+class OutputPipe:
+    def __init__(self, out: OutWriter, resolve: Callable[[Any], Any]) -> None:
+        self.out = out
+        self._resolve = resolve
+
+    def pipe(self, result: Any, accumulator: MessageAccumulator, signal: AbortSignal) -> None:
+        """Write whatever `run`/`on_action` produced: chunks, strings, (async) iterables of them."""
+        started = False
+        text_id: str | None = None
+        finished = False
+        for item in self._iterate(result):
+            if signal.aborted:
+                break
+            if isinstance(item, str):
+                if not started:
+                    started = self._start(accumulator)
+                if text_id is None:
+                    text_id = new_record_id()
+                    self.write({"type": "text-start", "id": text_id}, accumulator)
+                self.write({"type": "text-delta", "id": text_id, "delta": item}, accumulator)
+                continue
+            if not isinstance(item, dict) or "type" not in item:
+                raise TurnError(f"run produced {type(item).__name__}, expected UI-message chunks or text")
+            if item["type"] == "start":
+                started = True
+            elif not started:
+                started = self._start(accumulator)
+            finished = finished or item["type"] == "finish"
+            self.write(item, accumulator)
+        if text_id is not None:
+            self.write({"type": "text-end", "id": text_id}, accumulator)
+        if started and not finished:
+            self.write({"type": "finish"}, accumulator)
+
+    def write(self, chunk: Chunk, accumulator: MessageAccumulator) -> None:
+        accumulator.add(chunk)
+        self.out.write_chunk(chunk)
+
+    def _start(self, accumulator: MessageAccumulator) -> bool:
+        self.write({"type": "start", "messageId": accumulator.message["id"]}, accumulator)
+        return True
+
+    def _iterate(self, result: Any) -> Iterable[Any]:
+        result = self._resolve(result)
+        if result is None:
+            return
+        if isinstance(result, str | dict):
+            yield result
+            return
+        if hasattr(result, "__aiter__"):
+            iterator = result.__aiter__()
+            while True:
+                try:
+                    yield self._resolve(iterator.__anext__())
+                except StopAsyncIteration:
+                    return
+        yield from result
