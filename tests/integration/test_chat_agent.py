@@ -166,6 +166,26 @@ def test_upgrade_swaps_the_run_and_the_stream_sees_both_runs_once(stack: LocalSt
     assert len(ids) == len(set(ids)), "no record delivered twice"
 
 
+@chat.agent(id="t-upgrade-unguarded", on_turn_start=lambda event: chat.request_upgrade())
+def _always_upgrades(turn: Turn) -> str:
+    return f"answered by {turn.run_id}"
+
+
+def test_an_unguarded_request_upgrade_hands_a_message_over_once(stack: LocalStack) -> None:
+    """`chat.request_upgrade()` called on every turn start used to hand the same message to run after
+    run, forever: the run an upgrade started runs the same code and asked again."""
+    talk = Chat(stack, "upgrade-unguarded", task="t-upgrade-unguarded")
+    first = talk.turn("hi")
+    upgraded = talk.session()["currentRunId"]
+    assert text_of(first.records) == f"answered by {upgraded}"
+    assert [r["reason"] for r in talk.runs()] == ["initial", "upgrade"]
+    second = talk.turn("again", after=first)
+    assert text_of(second.records) == f"answered by {talk.session()['currentRunId']}"
+    assert [r["reason"] for r in talk.runs()] == ["initial", "upgrade", "upgrade"], (
+        "a later message may upgrade again, once"
+    )
+
+
 class SlowInput(BaseModel):
     city: str
 

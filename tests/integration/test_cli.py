@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from agent_sessions.client import AgentSessions
+from agent_sessions.local.__main__ import chat_command
 from agent_sessions.local.stack import LocalStack
 
 CLI = [sys.executable, "-m", "agent_sessions.client.cli"]
@@ -70,7 +72,11 @@ class Output:
         return self.text
 
 
-def test_ctrl_c_stops_the_reply_and_a_second_ctrl_c_quits(env: dict[str, str]) -> None:
+def test_ctrl_c_stops_the_reply_the_next_reply_is_its_own_and_a_second_ctrl_c_quits(
+    env: dict[str, str],
+) -> None:
+    """The stopped reply used to leak into the next one (`This reply isYou said: next …`): Ctrl-C
+    killed its stream before the turn-complete, and the next stream replayed the rest first."""
     process = subprocess.Popen(
         [*CLI, "chat", "demo-chat", "--chat-id", "cli-stop"],
         stdin=subprocess.PIPE,
@@ -86,10 +92,42 @@ def test_ctrl_c_stops_the_reply_and_a_second_ctrl_c_quits(env: dict[str, str]) -
     started = len(output.wait_for("You said:"))
     process.send_signal(signal.SIGINT)
     out = output.wait_for("you> ", after=started)
-    assert "[stopping]" in out and "demo-chat." not in out.split("[stopping]")[-1]
+    stopped = out[started:]
+    assert "[stopping]" in stopped and "[stopped]\n" in stopped
+    assert "demo-chat." not in stopped.split("[stopping]")[-1]
+    prompt = len(out)
+    process.stdin.write("next\n")
+    process.stdin.flush()
+    out = output.wait_for("you> ", after=prompt)
+    assert (
+        out[prompt:].split("\n")[0]
+        == "agent> You said: next. This reply is streamed word by word by demo-chat."
+    )
     process.send_signal(signal.SIGINT)
     assert process.wait(20) == 0
     assert "Traceback" not in (process.stderr.read() if process.stderr else "")
+
+
+def test_the_make_dev_banner_command_reaches_the_stack_on_its_port(
+    env: dict[str, str], stack: LocalStack, tmp_path: Path
+) -> None:
+    """`make dev` on another port printed a command that tried 8787: the CLI finds the URL the stack
+    wrote to its state folder, as it finds the dev key."""
+    words = shlex.split(chat_command(stack))
+    assigned = dict(word.split("=", 1) for word in words if "=" in word and not word.startswith("."))
+    assert "AGENT_SESSIONS_URL" not in assigned and stack.port != 8787
+    bare = {k: v for k, v in env.items() if k not in ("AGENT_SESSIONS_URL", "AGENT_SESSIONS_SECRET_KEY")}
+    result = subprocess.run(
+        [*CLI, *words[len(assigned) + 1 :], "--chat-id", "cli-banner"],
+        input="over here\n",
+        capture_output=True,
+        text=True,
+        env={**bare, **assigned},
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "You said: over here." in result.stdout
 
 
 def test_sessions_commands(env: dict[str, str]) -> None:
@@ -144,6 +182,7 @@ def test_errors_are_one_readable_line(
     result = run(args, {**env, **overrides}, stdin="hi\n")
     assert result.returncode == 1
     assert message in result.stderr and "Traceback" not in result.stderr
+    assert "Chatting with" not in result.stdout  # nothing promises a chat that cannot happen
 
 
 def test_the_local_dev_key_is_found_without_configuration(

@@ -187,6 +187,18 @@ def test_stop_ends_the_turn_and_the_next_turn_is_clean(client: AgentSessions) ->
     assert transport.send_message("py-stop", "next").text() == reply("next")
 
 
+def test_a_reply_left_unread_never_shows_in_the_next_one(client: AgentSessions) -> None:
+    """A stream closed mid-turn (the CLI's Ctrl-C) left its turn unread; the next send replayed the
+    rest of it as the start of its own reply."""
+    transport, _ = transport_for(client)
+    stream = transport.send_message("py-unread", "a reply that is stopped and then left unread")
+    iterator = iter(stream)
+    next(iterator)
+    assert transport.stop("py-unread")
+    stream.close()
+    assert transport.send_message("py-unread", "next").text() == reply("next")
+
+
 def test_reconnect_resumes_a_turn_from_persisted_state(client: AgentSessions) -> None:
     saved: dict[str, ChatSessionState] = {}
     first, _ = transport_for(client, on_session_change=lambda c, s: saved.__setitem__(c, s))

@@ -132,3 +132,13 @@ def test_a_tool_must_take_one_pydantic_argument() -> None:
     except TypeError:
         return
     raise AssertionError("expected TypeError")
+
+
+def test_the_echo_keeps_a_sentence_mark_the_message_already_has() -> None:
+    """The demo echo doubled a final period ("You said: please.. This reply …")."""
+    from agent_sessions.agent.models.offline import echo_reply
+
+    assert echo_reply("please.").startswith("You said: please. This reply")
+    assert echo_reply("why?").startswith("You said: why? This reply")
+    assert echo_reply("hello").startswith("You said: hello. This reply")
+    assert echo_reply("").startswith("You said: (nothing). This reply")

@@ -60,6 +60,8 @@ class RunContext:
         self.chat_id = sessions.addressing_key(session)
         self.run_id = run.run_id
         self.payload: dict[str, Any] = dict(run.payload)
+        self.reason = run.reason
+        """Why this run was started: initial, continuation, upgrade or manual (the runs audit's terms)."""
         self.attempt = attempt
         self.first_invocation = first_invocation
         """False when re-invoked after `continue` or a suspend, so once-per-run hooks fire once."""

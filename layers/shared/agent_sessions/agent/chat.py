@@ -26,6 +26,7 @@ from agent_sessions.agent.types import (
     PendingMessages,
     Turn,
 )
+from agent_sessions.observability import logger
 from agent_sessions.worker import InputRecord, Outcome, RunContext, agent, current_run_context
 
 
@@ -198,8 +199,21 @@ class Chat:
         return _runtime().defer(work)
 
     def request_upgrade(self) -> None:
-        """From on_turn_start / on_validate_messages: hand this message to a new run and exit."""
-        _runtime().upgrade_requested = True
+        """From on_turn_start / on_validate_messages: hand this message to a new run and exit
+        (mirrors `chat.requestUpgrade()`; readers see an `upgrade-required` control record).
+
+        A message is handed over at most once: in the first turn of a run that an upgrade started,
+        the call is ignored (and logged). There, the TypeScript SDK runs the new deployed version,
+        whose hook no longer asks; here the new run runs the same code, and the same call would start
+        run after run for one message."""
+        runtime = _runtime()
+        if runtime.ctx.reason == "upgrade" and runtime.turns <= 1:
+            logger.warning(
+                "chat.request_upgrade ignored: this run was started by an upgrade for this message",
+                extra={"run_id": runtime.ctx.run_id},
+            )
+            return
+        runtime.upgrade_requested = True
 
     def end_run(self) -> None:
         """Exit after this turn; the next message starts a continuation run."""

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from agent_sessions.client.discovery import resolve_base_url
 from agent_sessions.client.errors import APIConnectionError, error_for
-
-DEFAULT_BASE_URL = "http://127.0.0.1:8787"
-
-
-def base_url_from_env() -> str:
-    return os.environ.get("AGENT_SESSIONS_URL") or os.environ.get("TRIGGER_API_URL") or DEFAULT_BASE_URL
-
-
-def secret_key_from_env() -> str | None:
-    return os.environ.get("AGENT_SESSIONS_SECRET_KEY") or os.environ.get("TRIGGER_SECRET_KEY")
 
 
 def session_path(key: str) -> str:
@@ -27,7 +17,7 @@ def session_path(key: str) -> str:
 
 class HttpCore:
     def __init__(self, base_url: str | None, http: httpx.Client | None, timeout: float) -> None:
-        self.base_url = (base_url or base_url_from_env()).rstrip("/")
+        self.base_url = resolve_base_url(base_url)
         self._owns_http = http is None
         self.http = http or httpx.Client(timeout=timeout)
 

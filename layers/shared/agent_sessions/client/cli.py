@@ -4,8 +4,9 @@
     agent-sessions sessions list|show ID|close ID|runs ID
     agent-sessions tail CHAT_ID
 
-Base URL and secret key come from --base-url / --secret-key or AGENT_SESSIONS_URL /
-AGENT_SESSIONS_SECRET_KEY. Errors are one readable line, never a traceback.
+Base URL and secret key come from --base-url / --secret-key, else the lookup every client shares
+(`agent_sessions/client/discovery.py`: the environment, then the URL and dev key the local stack
+keeps in its state folder). Errors are one readable line, never a traceback.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ import json
 import os
 import signal
 import sys
+import threading
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
-from agent_sessions.client._http import base_url_from_env, secret_key_from_env, session_path
+from agent_sessions.client._http import session_path
 from agent_sessions.client.client import AgentSessions
+from agent_sessions.client.discovery import resolve_base_url
 from agent_sessions.client.errors import (
     AgentSessionsError,
     APIConnectionError,
@@ -33,12 +36,6 @@ from agent_sessions.client.errors import (
 from agent_sessions.client.sse import RecordStream
 from agent_sessions.client.transport import ChatStream, ChatTransport
 from agent_sessions.client.types import ChatSessionState
-
-
-def local_dev_key() -> str | None:
-    """The key `make dev` generated, when run from the project folder: newcomers need no setup."""
-    path = Path(os.environ.get("AGENT_SESSIONS_STATE_DIR", ".agent-sessions")) / "secret-key"
-    return path.read_text().strip() if path.is_file() else None
 
 
 def state_dir() -> Path:
@@ -105,6 +102,7 @@ def run_chat(client: AgentSessions, task: str, chat_id: str | None, out: TextIO)
         sessions={chat_id: saved} if saved else None,
         on_session_change=files.save,
     )
+    client.sessions.list(limit=1)  # an unreachable server or a refused key fails before the banner
     render = Renderer(out)
     render.write(
         f"Chatting with {task} as chat {chat_id} (Ctrl-C stops a reply, Ctrl-C again or Ctrl-D quits).\n"
@@ -134,25 +132,39 @@ def run_chat(client: AgentSessions, task: str, chat_id: str | None, out: TextIO)
 
 
 def _stream(transport: ChatTransport, chat_id: str, stream: ChatStream, render: Renderer) -> bool:
-    """Render one turn. The first Ctrl-C stops the generation; a second one quits (returns False)."""
-    stopping = False
-    iterator = iter(stream)
-    while True:
-        try:
-            chunk = next(iterator, None)
-        except KeyboardInterrupt:
-            if stopping:
-                stream.close()
-                return False
-            stopping = True
-            render.write(" [stopping]")
-            transport.stop(chat_id)
-            continue
-        if chunk is None:
-            break
-        render.chunk(chunk)
-    render.write("\n")
+    """Render one turn to its end. The first Ctrl-C asks the agent to stop and keeps rendering until
+    the stopped turn completes, so none of its text is left over for the next reply; a second Ctrl-C
+    quits (returns False) and `chat --chat-id` resumes the turn later."""
+    stopping = threading.Event()
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        if stopping.is_set():
+            raise KeyboardInterrupt
+        stopping.set()
+        # The stop is sent from a thread: a handler must not write to the stream it interrupted, and
+        # a reply that is silent (a slow model) would otherwise never let it out.
+        threading.Thread(target=_request_stop, args=(transport, chat_id, render), daemon=True).start()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        for chunk in stream:
+            render.chunk(chunk)
+    except KeyboardInterrupt:
+        stream.close()
+        render.write("\n")
+        return False
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    render.write(" [stopped]\n" if stopping.is_set() else "\n")
     return True
+
+
+def _request_stop(transport: ChatTransport, chat_id: str, render: Renderer) -> None:
+    render.write(" [stopping]")
+    try:
+        transport.stop(chat_id)
+    except AgentSessionsError as exc:
+        render.write(f" [stop failed: {exc}]")
 
 
 def run_tail(client: AgentSessions, chat_id: str, out: TextIO) -> int:
@@ -188,7 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="agent-sessions", description="Talk to agent-sessions from a terminal."
     )
     parser.add_argument(
-        "--base-url", default=None, help="default: $AGENT_SESSIONS_URL or http://127.0.0.1:8787"
+        "--base-url",
+        default=None,
+        help="default: $AGENT_SESSIONS_URL, else the local stack's URL, else http://127.0.0.1:8787",
     )
     parser.add_argument(
         "--secret-key",
@@ -214,10 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     out = sys.stdout
-    base_url = args.base_url or base_url_from_env()
+    base_url = resolve_base_url(args.base_url)
     try:
-        key = args.secret_key or secret_key_from_env() or local_dev_key()
-        with AgentSessions(secret_key=key, base_url=base_url) as client:
+        with AgentSessions(secret_key=args.secret_key, base_url=base_url) as client:
             if args.command == "chat":
                 return run_chat(client, args.task_id, args.chat_id, out)
             if args.command == "tail":

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from agent_sessions.client._http import HttpCore, secret_key_from_env
+from agent_sessions.client._http import HttpCore
+from agent_sessions.client.discovery import resolve_secret_key
 from agent_sessions.client.errors import AgentSessionsError
 from agent_sessions.client.resources import Auth, Sessions
 
@@ -21,9 +22,12 @@ class AgentSessions:
         timeout: float = 60.0,
         http: httpx.Client | None = None,
     ) -> None:
-        key = secret_key or secret_key_from_env()
+        key = resolve_secret_key(secret_key)
         if not key:
-            raise AgentSessionsError("no secret key: pass secret_key= or set AGENT_SESSIONS_SECRET_KEY")
+            raise AgentSessionsError(
+                "no secret key: pass secret_key=, set AGENT_SESSIONS_SECRET_KEY, or run from the folder"
+                " where `make dev` keeps .agent-sessions/secret-key"
+            )
         self.secret_key = key
         self._core = HttpCore(base_url, http, timeout)
         self.auth = Auth(self._core, key)

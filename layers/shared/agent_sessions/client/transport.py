@@ -44,9 +44,12 @@ class ChatStream:
         since_in_seq: int | None,
         on_record: Callable[[Record], None],
         on_end: Callable[[Record | None], None],
+        *,
+        unread_turn_in_seq: int | None = None,
     ) -> None:
         self._records = records
         self._since = since_in_seq
+        self._unread_turn = unread_turn_in_seq
         self._on_record = on_record
         self._on_end = on_end
         self._iterator: Iterator[Any] | None = None
@@ -61,6 +64,10 @@ class ChatStream:
 
     def _chunks(self) -> Iterator[Any]:
         end: Record | None = None
+        # A previous turn that was left unread (its stream closed early, e.g. by Ctrl-C after a stop)
+        # is replayed from the saved cursor before this one: hold chunks until its turn-complete and
+        # drop them there, so they are never shown as this turn's reply.
+        held: list[Any] | None = [] if self._unread_turn is not None else None
         try:
             for record in self._records:
                 self._on_record(record)
@@ -70,10 +77,14 @@ class ChatStream:
                 if control == "turn-complete":
                     answered = record.header("session-in-event-id")
                     if self._since is not None and answered is not None and int(answered) < self._since:
-                        continue  # a previous turn's boundary
+                        if held is not None:  # a previous turn's boundary: what came before is its reply
+                            held = [] if int(answered) < (self._unread_turn or 0) else None
+                        continue
+                    yield from self._release(held)
                     self.completed, end = True, record
                     return
                 if control == "session-closed":
+                    yield from self._release(held)
                     self.closed_session, end = True, record
                     return
                 if control:
@@ -83,11 +94,22 @@ class ChatStream:
                     isinstance(chunk, dict) and str(chunk.get("type", "")).startswith("trigger:")
                 ):
                     continue
+                if held is not None:
+                    held.append(chunk)
+                    continue
                 self.chunks.append(chunk)
                 yield chunk
+            yield from self._release(held)
             self.completed = self._records.settled
         finally:
             self._on_end(end)
+
+    def _release(self, held: list[Any] | None) -> Iterator[Any]:
+        """Held chunks that no earlier boundary claimed are this turn's (e.g. both inputs answered
+        by one turn): yield them rather than lose them."""
+        for chunk in held or ():
+            self.chunks.append(chunk)
+            yield chunk
 
     def text(self) -> str:
         for _ in self:
@@ -241,6 +263,7 @@ class ChatTransport:
         if merged:
             payload["metadata"] = merged
         state = self._ensure_session(chat_id)
+        unread_turn = (state.active_input_seq or 0) if state.is_streaming else None
         if state.closed:
             raise SessionClosedError(
                 409,
@@ -252,7 +275,7 @@ class ChatTransport:
             )
         seq = self._append(chat_id, {"kind": "message", "payload": payload})
         self._update(chat_id, active_input_seq=seq, is_streaming=True)
-        return self._stream(chat_id, since_in_seq=seq)
+        return self._stream(chat_id, since_in_seq=seq, unread_turn_in_seq=unread_turn)
 
     def stop(self, chat_id: str) -> bool:
         """Stop the current generation; the agent keeps the partial answer and stays alive."""
@@ -309,7 +332,14 @@ class ChatTransport:
             chat_id, since_in_seq=state.active_input_seq, peek_settled=state.active_input_seq is None
         )
 
-    def _stream(self, chat_id: str, *, since_in_seq: int | None, peek_settled: bool = False) -> ChatStream:
+    def _stream(
+        self,
+        chat_id: str,
+        *,
+        since_in_seq: int | None,
+        peek_settled: bool = False,
+        unread_turn_in_seq: int | None = None,
+    ) -> ChatStream:
         state = self._states[chat_id]
         records = RecordStream(
             self._core.http,
@@ -349,7 +379,7 @@ class ChatTransport:
             if end.control == "turn-complete" and self.on_turn_complete is not None:
                 self.on_turn_complete(chat_id, updated)
 
-        return ChatStream(records, since_in_seq, on_record, on_end)
+        return ChatStream(records, since_in_seq, on_record, on_end, unread_turn_in_seq=unread_turn_in_seq)
 
     def close(self) -> None:
         self._core.close()

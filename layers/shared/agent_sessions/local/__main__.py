@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from contextlib import suppress
 from pathlib import Path
 
-from agent_sessions.client._http import DEFAULT_BASE_URL
 from agent_sessions.local.journal import JournalInUse
 from agent_sessions.local.stack import LocalStack
 from agent_sessions.worker import load_agents
@@ -21,14 +21,17 @@ def _data_line(stack: LocalStack) -> str:
 
 
 def chat_command(stack: LocalStack) -> str:
-    """The CLI command that reaches this stack from the repository root in another shell: it names
-    the URL when the port is not the CLI's default and the key when it is not in `.agent-sessions`."""
-    words = [".venv/bin/agent-sessions"]
-    if stack.base_url.rstrip("/") != DEFAULT_BASE_URL:
-        words += ["--base-url", stack.base_url]
-    if Path(stack.state_dir).resolve() != Path(".agent-sessions").resolve():
-        words += ["--secret-key", stack.secret_key]
-    return " ".join([*words, "chat", "demo-chat"])
+    """The CLI command that reaches this stack from the repository root in another shell. The CLI
+    finds the URL and dev key the stack wrote to its state folder (`client/discovery.py`), so only a
+    folder other than `.agent-sessions` needs naming; the port never does."""
+    words = []
+    state_dir = Path(stack.state_dir).resolve()
+    if state_dir != Path(".agent-sessions").resolve():
+        words.append(f"AGENT_SESSIONS_STATE_DIR={shlex.quote(str(state_dir))}")
+    key_file = state_dir / "secret-key"
+    if not key_file.is_file() or key_file.read_text().strip() != stack.secret_key:
+        words.append(f"AGENT_SESSIONS_SECRET_KEY={shlex.quote(stack.secret_key)}")  # set by the environment
+    return " ".join([*words, ".venv/bin/agent-sessions", "chat", "demo-chat"])
 
 
 def announce(stack: LocalStack) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import uvicorn
 
 from agent_sessions import keys, launchers, store
+from agent_sessions.client.discovery import write_local_base_url
 from agent_sessions.config import get_settings, reset_settings
 from agent_sessions.local.dynamodb import EmbeddedDynamoDB
 from agent_sessions.local.launcher import LocalLauncher
@@ -121,6 +122,7 @@ class LocalStack:
 
     def serve_forever(self, on_ready: Callable[[LocalStack], None] | None = None) -> None:
         self.prepare()
+        write_local_base_url(self.state_dir, self.base_url)
         if on_ready is not None:
             on_ready(self)
         self._server = self._make_server()
@@ -138,6 +140,7 @@ class LocalStack:
             if not self._thread.is_alive():
                 raise RuntimeError("local HTTP server failed to start")
             threading.Event().wait(0.02)
+        write_local_base_url(self.state_dir, self.base_url)
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:

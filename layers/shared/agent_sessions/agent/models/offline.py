@@ -17,7 +17,10 @@ from agent_sessions.agent.models.tools import Tool
 
 
 def echo_reply(text: str) -> str:
-    return f"You said: {text or '(nothing)'}. This reply is streamed word by word by demo-chat."
+    """`You said: <text>. This reply is …`; a message that already ends a sentence keeps its own mark."""
+    said = text or "(nothing)"
+    stop = "" if said.rstrip().endswith((".", "!", "?", "…")) else "."
+    return f"You said: {said}{stop} This reply is streamed word by word by demo-chat."
 
 
 class OfflineModel:
