@@ -3,70 +3,112 @@ the neutral model messages the model adapters speak."""
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from typing import Any, Literal, cast
+
+from agent_sessions.ui_messages import (
+    TOOL_CHUNK_TYPES,
+    ReasoningUIPart,
+    StepStartUIPart,
+    TextUIPart,
+    ToolApproval,
+    ToolChunk,
+    UIMessageChunk,
+    is_data_chunk,
+)
 
 UIMessage = dict[str, Any]
-Chunk = dict[str, Any]
+"""A UI message as it arrives (`.in`) or is stored (history): JSON checked by `invalid_message_reason`
+and read defensively. `ui_messages.UIMessage` and its parts are the typed shape it follows."""
+Chunk = UIMessageChunk
 ModelMessage = dict[str, Any]
 
 
 class MessageAccumulator:
-    """The assistant `UIMessage` a chunk stream describes (the AI SDK's readUIMessageStream, in small)."""
+    """The assistant `UIMessage` a chunk stream describes (the AI SDK's readUIMessageStream, in small).
 
-    def __init__(self, message_id: str) -> None:
-        self.message: UIMessage = {"id": message_id, "role": "assistant", "parts": []}
-        self._open: dict[tuple[str, str], dict[str, Any]] = {}
-        self._tools: dict[str, dict[str, Any]] = {}
+    `continues` is an assistant message this stream carries on (a turn resumed after a client tool's
+    answer or an approval): its parts are kept and the stream's parts are appended to them, as the
+    AI SDK client does when the last message it holds is an assistant message.
+    """
+
+    def __init__(self, message_id: str, *, continues: UIMessage | None = None) -> None:
+        parts = copy.deepcopy(list(continues.get("parts") or [])) if continues is not None else []
+        self.message: UIMessage = {"id": message_id, "role": "assistant", "parts": parts}
+        if continues is not None:
+            self.message = {**copy.deepcopy(continues), "id": continues["id"], "parts": parts}
+        self._open: dict[tuple[str, str], TextUIPart | ReasoningUIPart] = {}
+        self._tools: dict[str, dict[str, Any]] = {
+            str(p["toolCallId"]): p for p in parts if isinstance(p, dict) and "toolCallId" in p
+        }
 
     @property
     def parts(self) -> list[dict[str, Any]]:
         return list(self.message["parts"])
 
     def add(self, chunk: Chunk) -> None:
-        kind = str(chunk.get("type", ""))
-        if kind == "start" and chunk.get("messageId"):
-            self.message["id"] = chunk["messageId"]
-        elif kind == "start-step":
-            self.message["parts"].append({"type": "step-start"})
-        elif kind in ("text-start", "reasoning-start"):
-            part = {"type": kind.split("-")[0], "text": "", "state": "streaming"}
-            self._open[(part["type"], str(chunk.get("id")))] = part
-            self.message["parts"].append(part)
-        elif kind in ("text-delta", "reasoning-delta"):
-            self._part(kind.split("-")[0], chunk)["text"] += str(chunk.get("delta", ""))
-        elif kind in ("text-end", "reasoning-end"):
-            self._part(kind.split("-")[0], chunk)["state"] = "done"
-        elif kind.startswith("tool-"):
-            self._tool(kind, chunk)
-        elif kind.startswith("data-") and not chunk.get("transient"):
-            self.message["parts"].append({k: v for k, v in chunk.items() if k != "transient"})
+        if is_data_chunk(chunk):
+            if not chunk.get("transient"):
+                self.message["parts"].append({k: v for k, v in chunk.items() if k != "transient"})
+            return
+        if chunk["type"] == "start":
+            if chunk.get("messageId"):
+                self.message["id"] = chunk["messageId"]
+        elif chunk["type"] == "start-step":
+            step: StepStartUIPart = {"type": "step-start"}
+            self.message["parts"].append(step)
+        elif chunk["type"] == "text-start":
+            self._part("text", chunk["id"])
+        elif chunk["type"] == "reasoning-start":
+            self._part("reasoning", chunk["id"])
+        elif chunk["type"] == "text-delta":
+            self._part("text", chunk["id"])["text"] += chunk["delta"]
+        elif chunk["type"] == "reasoning-delta":
+            self._part("reasoning", chunk["id"])["text"] += chunk["delta"]
+        elif chunk["type"] == "text-end":
+            self._part("text", chunk["id"])["state"] = "done"
+        elif chunk["type"] == "reasoning-end":
+            self._part("reasoning", chunk["id"])["state"] = "done"
+        elif chunk["type"] in TOOL_CHUNK_TYPES:
+            self._tool(cast(ToolChunk, chunk))
 
-    def _part(self, kind: str, chunk: Chunk) -> dict[str, Any]:
-        key = (kind, str(chunk.get("id")))
+    def _part(self, kind: Literal["text", "reasoning"], chunk_id: str) -> TextUIPart | ReasoningUIPart:
+        key = (kind, chunk_id)
         if key not in self._open:
-            part = {"type": kind, "text": "", "state": "streaming"}
+            part: TextUIPart | ReasoningUIPart = (
+                {"type": "text", "text": "", "state": "streaming"}
+                if kind == "text"
+                else {"type": "reasoning", "text": "", "state": "streaming"}
+            )
             self._open[key] = part
             self.message["parts"].append(part)
         return self._open[key]
 
-    def _tool(self, kind: str, chunk: Chunk) -> None:
-        call_id = str(chunk.get("toolCallId"))
+    def _tool(self, chunk: ToolChunk) -> None:
+        call_id = chunk["toolCallId"]
         part = self._tools.get(call_id)
         if part is None:
-            part = {
-                "type": f"tool-{chunk.get('toolName', 'unknown')}",
-                "toolCallId": call_id,
-                "state": "input-streaming",
-                "input": None,
-            }
+            name = str(chunk.get("toolName") or "unknown")
+            part = {"type": f"tool-{name}", "toolCallId": call_id, "state": "input-streaming", "input": None}
+            if chunk.get("dynamic"):
+                part.update(type="dynamic-tool", toolName=name)
             self._tools[call_id] = part
             self.message["parts"].append(part)
-        if kind == "tool-input-available":
-            part.update(state="input-available", input=chunk.get("input"))
-        elif kind == "tool-output-available":
-            part.update(state="output-available", output=chunk.get("output"))
-        elif kind == "tool-output-error":
-            part.update(state="output-error", errorText=chunk.get("errorText"))
+        if chunk["type"] == "tool-input-available":
+            part.update(state="input-available", input=chunk["input"])
+        elif chunk["type"] == "tool-input-error":
+            part.update(state="output-error", input=chunk["input"], errorText=chunk["errorText"])
+        elif chunk["type"] == "tool-approval-request":
+            approval: ToolApproval = {"id": chunk["approvalId"]}
+            part.update(state="approval-requested", approval=approval)
+        elif chunk["type"] == "tool-output-available":
+            part.update(state="output-available", output=chunk["output"])
+        elif chunk["type"] == "tool-output-error":
+            part.update(state="output-error", errorText=chunk["errorText"])
+        elif chunk["type"] == "tool-output-denied":
+            part["state"] = "output-denied"
+            approval = dict(part.get("approval") or {})  # type: ignore[assignment]
+            part["approval"] = {**approval, "approved": False}
 
     def close_open_parts(self) -> None:
         """A stopped turn keeps its partial answer with every part marked done."""

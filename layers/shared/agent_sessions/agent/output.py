@@ -9,7 +9,7 @@ turn's assistant message, so `.out` and the saved history describe the same mess
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 from agent_sessions.agent.messages import Chunk, MessageAccumulator
 from agent_sessions.agent.types import AbortSignal, TurnError
@@ -45,7 +45,7 @@ class OutputPipe:
             elif not started:
                 started = self._start(accumulator)
             finished = finished or item["type"] == "finish"
-            self.write(item, accumulator)
+            self.write(cast(Chunk, item), accumulator)  # checked above: a dict with a type
         if text_id is not None:
             self.write({"type": "text-end", "id": text_id}, accumulator)
         if started and not finished:

@@ -12,7 +12,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -25,6 +25,7 @@ from agent_sessions.client.errors import (
 )
 from agent_sessions.client.sse import RecordStream
 from agent_sessions.client.types import ChatSessionState, Record, StartSessionResult
+from agent_sessions.ui_messages import TextDeltaChunk, UIMessageChunk
 
 StartSession = Callable[[dict[str, Any]], StartSessionResult | Mapping[str, Any]]
 AccessToken = Callable[[str], str]
@@ -52,17 +53,17 @@ class ChatStream:
         self._unread_turn = unread_turn_in_seq
         self._on_record = on_record
         self._on_end = on_end
-        self._iterator: Iterator[Any] | None = None
+        self._iterator: Iterator[UIMessageChunk] | None = None
         self.completed = False
         self.closed_session = False
-        self.chunks: list[Any] = []
+        self.chunks: list[UIMessageChunk] = []
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[UIMessageChunk]:
         if self._iterator is None:
             self._iterator = self._chunks()
         return self._iterator
 
-    def _chunks(self) -> Iterator[Any]:
+    def _chunks(self) -> Iterator[UIMessageChunk]:
         end: Record | None = None
         # A previous turn that was left unread (its stream closed early, e.g. by Ctrl-C after a stop)
         # is replayed from the saved cursor before this one: hold chunks until its turn-complete and
@@ -97,14 +98,14 @@ class ChatStream:
                 if held is not None:
                     held.append(chunk)
                     continue
-                self.chunks.append(chunk)
-                yield chunk
+                self.chunks.append(cast(UIMessageChunk, chunk))  # as the agent wrote it
+                yield cast(UIMessageChunk, chunk)
             yield from self._release(held)
             self.completed = self._records.settled
         finally:
             self._on_end(end)
 
-    def _release(self, held: list[Any] | None) -> Iterator[Any]:
+    def _release(self, held: list[Any] | None) -> Iterator[UIMessageChunk]:
         """Held chunks that no earlier boundary claimed are this turn's (e.g. both inputs answered
         by one turn): yield them rather than lose them."""
         for chunk in held or ():
@@ -114,11 +115,7 @@ class ChatStream:
     def text(self) -> str:
         for _ in self:
             pass
-        return "".join(
-            str(c.get("delta", ""))
-            for c in self.chunks
-            if isinstance(c, dict) and c.get("type") == "text-delta"
-        )
+        return "".join(_text_delta(c) for c in self.chunks)
 
     def close(self) -> None:
         if self._iterator is not None and hasattr(self._iterator, "close"):
@@ -129,6 +126,12 @@ class ChatStream:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _text_delta(chunk: UIMessageChunk) -> str:
+    if not isinstance(chunk, dict) or chunk.get("type") != "text-delta":  # `.out` may hold any JSON
+        return ""
+    return str(cast(TextDeltaChunk, chunk)["delta"])
 
 
 class ChatTransport:
