@@ -337,6 +337,64 @@ const scenarios = {
   },
 };
 
+// Driven from tests/e2e/test_limits.py against a stack whose `.in/append` limit is 3 per 4 s window.
+// The ApiClient path (`sessions.open().in.send`) meets a 429, waits until x-ratelimit-reset and
+// resends with the same X-Part-Id by itself; the message lands once and the agent answers it.
+scenarios["rate-limited-send"] = async () => {
+  const chatId = `e2e-${randomUUID()}`;
+  await start({ chatId });
+  const token = await mint({ chatId });
+  const log = [];
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = async (url, init) => {
+    const response = await realFetch(url, init);
+    if (String(url).endsWith("/in/append") && init?.method === "POST") {
+      const headers = new Headers(init.headers);
+      log.push({ status: response.status, partId: headers.get("x-part-id"), reset: response.headers.get("x-ratelimit-reset") });
+    }
+    return response;
+  };
+  // Fill the window (stop records are ignored between turns) until the server refuses, far
+  // enough from the window's end that the send below meets the same full window.
+  for (let i = 0; ; i++) {
+    assert.ok(i < 20, "the limit never refused an append");
+    const res = await realFetch(`${BASE}/realtime/v1/sessions/${encodeURIComponent(chatId)}/in/append`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}`, "x-part-id": `fill-${i}` },
+      body: JSON.stringify({ kind: "stop" }),
+    });
+    assert.ok(res.headers.get("x-ratelimit-limit"), "every append carries the rate headers");
+    if (res.status === 429 && Number(res.headers.get("x-ratelimit-reset")) - Date.now() > 1500) break;
+    if (res.status === 429) await new Promise((r) => setTimeout(r, Number(res.headers.get("x-ratelimit-reset")) - Date.now() + 10));
+  }
+  const text = "sent through a rate limit";
+  const payload = { chatId, trigger: "submit-message", message: userMessage(text) };
+  try {
+    await withTimeout(sessions.open(chatId).in.send({ kind: "message", payload }), 20000, "in.send");
+  } finally {
+    globalThis.fetch = realFetch;
+  }
+  assert.equal(log[0].status, 429, JSON.stringify(log));
+  assert.equal(log.at(-1).status, 200, JSON.stringify(log));
+  assert.ok(log.every((c) => c.partId === log[0].partId), "every resend reuses the X-Part-Id");
+  const inRecords = await (await realFetch(`${BASE}/realtime/v1/sessions/${encodeURIComponent(chatId)}/in/records`, {
+    headers: { authorization: `Bearer ${SECRET}` },
+  })).json();
+  const landed = inRecords.records.filter((r) => r.data.includes(text));
+  assert.equal(landed.length, 1, "the message landed exactly once");
+  assert.equal(landed[0].id, log[0].partId);
+  // The agent answers it: its reply reaches .out.
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    const out = await (await realFetch(`${BASE}/realtime/v1/sessions/${encodeURIComponent(chatId)}/out/records`, {
+      headers: { authorization: `Bearer ${SECRET}` },
+    })).json();
+    if (textOf(out.records.map((r) => r.data)) === expectedReply(text)) break;
+    assert.ok(Date.now() < deadline, `no reply to the rate-limited message: ${JSON.stringify(out.records).slice(0, 2000)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+};
+
 // Interop halves driven from Python (tests/e2e/test_interop.py).
 scenarios["send-existing"] = async () => {
   const chatId = process.env.CHAT_ID;

@@ -91,6 +91,23 @@ class Settings(BaseSettings):
     agent_modules: list[str] = []
     """Modules imported by the worker so their `@agent(...)` registrations exist."""
 
+    # ---------------------------------------------------------------- limits (docs/operations.md)
+    rate_window_seconds: int = Field(default=60, ge=1)
+    """Length of the fixed windows every rate limit counts in."""
+    append_rate_limit: int = Field(default=600, ge=0)
+    """`.in/append` requests per session per window (0: unlimited)."""
+    create_rate_limit: int = Field(default=6000, ge=0)
+    """Session creates per environment per window (0: unlimited, and no counter write)."""
+    token_rate_limit: int = Field(default=6000, ge=0)
+    """Token mints (`/api/v1/auth/*`) per environment per window (0: unlimited, no counter write)."""
+    run_max_seconds_without_input: int = Field(default=7200, ge=0)
+    """An executing run whose last input is older than this is ended by its own heartbeat (its
+    open turn closed with an error naming the limit); 0: never. A parked run is bounded by
+    `run_suspend_timeout_seconds` instead."""
+    env_limits: dict[str, dict[str, int]] = {}
+    """Per-environment overrides of the limits above, by environment id and field name without
+    the `_limit` suffix (`{"env_prod": {"append_rate": 120}}`); JSON in `AGENT_SESSIONS_ENV_LIMITS`."""
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

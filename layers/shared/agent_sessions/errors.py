@@ -18,6 +18,10 @@ class AgentSessionsError(Exception):
     def body(self) -> dict[str, Any]:
         return {"error": self.message, "code": self.code, **self.extra}
 
+    def headers(self) -> dict[str, str]:
+        """Response headers the error carries besides CORS and `x-should-retry`."""
+        return {}
+
 
 class BadRequest(AgentSessionsError):
     status = 400
@@ -58,6 +62,21 @@ class SessionClosed(Conflict):
 class PayloadTooLarge(AgentSessionsError):
     status = 413
     code = "payload_too_large"
+
+
+class RateLimited(AgentSessionsError):
+    """Over a rate limit: the 4.8.3 ApiClient waits until `x-ratelimit-reset` (Unix ms) and resends
+    the same request (same `X-Part-Id`), so the error carries the limit's headers."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, rate_headers: dict[str, str], **extra: Any) -> None:
+        super().__init__(message, **extra)
+        self.rate_headers = rate_headers
+
+    def headers(self) -> dict[str, str]:
+        return dict(self.rate_headers)
 
 
 class Unprocessable(AgentSessionsError):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from agent_sessions import agents, auth, runs, store, streams
+from agent_sessions import agents, auth, rate_limits, runs, store, streams
 from agent_sessions.config import get_settings
 from agent_sessions.errors import (
     BadRequest,
@@ -211,7 +211,7 @@ def close(session: store.SessionModel, body: CloseSessionBody) -> store.SessionM
         result = streams.append_in(
             session.pk,
             session.session_id or "",
-            int(session.in_next_seq or 0),
+            _head(session),
             wake,
             None,
             reload=lambda: _reload_head(session.pk),
@@ -232,28 +232,40 @@ def close(session: store.SessionModel, body: CloseSessionBody) -> store.SessionM
     return closed
 
 
-def _reload_head(pk: str) -> tuple[int, str | None]:
+def _head(session: store.SessionModel) -> streams.InHead:
+    return streams.InHead(
+        int(session.in_next_seq or 0), closed_reason(session), store.rate_window_of(session)
+    )
+
+
+def _reload_head(pk: str) -> streams.InHead:
     fresh = store.get_session_item(pk)
     if fresh is None:
         raise NotFound("Session not found")
-    return int(fresh.in_next_seq or 0), closed_reason(fresh)
+    return _head(fresh)
 
 
 def append(session: store.SessionModel, io: str, raw_body: str, part_id: str | None) -> streams.AppendResult:
-    """Append to `.in` (then make sure a run will read it) or `.out`."""
+    """Append to `.in` (then make sure a run will read it) or `.out`.
+
+    `.in` appends count against the environment's per-session `append_rate` limit (see
+    rate_limits): over it, RateLimited (429) and nothing is stored or signalled.
+    """
     reason = closed_reason(session)
     if reason is not None:
         raise SessionClosed("Cannot append to a closed session", ok=False, closedReason=reason or None)
     if io == "out":
         return streams.append_out_http(session.session_id or "", raw_body, part_id)
 
+    limit = rate_limits.limit_of(session.env_id or "", rate_limits.Limit.APPEND)
     result = streams.append_in(
         session.pk,
         session.session_id or "",
-        int(session.in_next_seq or 0),
+        _head(session),
         raw_body,
         part_id,
         reload=lambda: _reload_head(session.pk),
+        rate_limit=limit if limit > 0 else None,
     )
     try:
         # Every step is a compare-and-swap or detects its own landed write, so a resend is safe;

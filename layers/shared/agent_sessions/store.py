@@ -129,6 +129,10 @@ class SessionModel(Model):
     created_at = UTCDateTimeAttribute(null=True)
     updated_at = UTCDateTimeAttribute(null=True)
     in_next_seq = NumberAttribute(default=0)
+    in_rate_window = NumberAttribute(null=True)
+    """Start (Unix ms) of the `.in/append` rate window `in_rate_count` counts in; both move only in
+    the append transaction, whose head CAS makes them exact without a read of their own."""
+    in_rate_count = NumberAttribute(null=True)
     list_env = UnicodeAttribute(null=True)
     list_key = UnicodeAttribute(null=True)
 
@@ -179,6 +183,9 @@ class RunModel(Model):
     triggered_at = UTCDateTimeAttribute(null=True)
     lease_expires_at = NumberAttribute(null=True)
     live_shard = UnicodeAttribute(null=True)
+    last_input_at = NumberAttribute(null=True)
+    """Epoch seconds of the run's creation or of the last `.in` append signalled to it (the same
+    write as the signal): what the max wall time without input is measured from."""
 
     by_lease = RunsByLease()
 
@@ -210,6 +217,8 @@ class StreamItem(Model):
     """History head: the token of the save that committed it (a retry finds its own write)."""
     write_token = UnicodeAttribute(null=True)
     """Pages only: the `ClientRequestToken` of the transaction that wrote it (see `_write_once`)."""
+    hits = NumberAttribute(null=True)
+    """Rate counters only (`limit#<env>#<name>`/<window start ms>): requests counted in the window."""
 
 
 MODELS: tuple[type[Model], ...] = (SessionModel, RunModel, StreamItem)
@@ -482,6 +491,40 @@ def update_session(pk: str, actions: list[Any], condition: Any = None) -> Sessio
     return item
 
 
+@dataclass(frozen=True)
+class RateWindow:
+    """A fixed rate-limit window: its start (Unix ms) and the requests counted in it."""
+
+    start_ms: int
+    count: int
+
+
+def rate_window_of(session: SessionModel) -> RateWindow | None:
+    """The session's `.in/append` window as its item holds it (None before its first counted append)."""
+    if session.in_rate_window is None:
+        return None
+    return RateWindow(int(session.in_rate_window), int(session.in_rate_count or 0))
+
+
+def count_in_window(key: str, window: RateWindow, limit: int, ttl_seconds: int) -> int | None:
+    """Count one request in the shared counter `key` for the window starting at `window.start_ms`:
+    one conditional UpdateItem (ADD) on an item that expires by TTL after the window. Returns the
+    count including this request, or None when `limit` requests were already counted (nothing
+    written). A resend after a lost reply may count a request twice; a counter errs toward refusing.
+    """
+    item = StreamItem(f"limit#{key}", window.start_ms)
+    try:
+        _update(
+            item,
+            [StreamItem.hits.add(1), StreamItem.expires_at.set(now() + timedelta(seconds=ttl_seconds))],
+            StreamItem.hits.does_not_exist() | (StreamItem.hits < limit),
+            key,
+        )
+    except ConditionFailed:
+        return None
+    return int(item.hits or 0)
+
+
 def swap_current_run(
     pk: str, expected_run_id: str | None, expected_version: int, new_run_id: str
 ) -> SessionModel:
@@ -560,6 +603,9 @@ class Run:
     pending_input: int | None = None
     execution_arn: str | None = None
     error: str | None = None
+    created_at: datetime | None = None
+    last_input_at: float = 0.0
+    """Epoch seconds: creation, or the last input signalled to the run."""
 
     def is_alive(self, at: float, leeway: float) -> bool:
         """Not final and its lease not expired, `leeway` seconds of clock skew allowed."""
@@ -585,6 +631,8 @@ def _run_from_row(row: RunModel) -> Run:
         pending_input=int(row.pending_input) if row.pending_input is not None else None,
         execution_arn=row.execution_arn,
         error=row.error,
+        created_at=row.created_at,
+        last_input_at=float(row.last_input_at or 0),
     )
 
 
@@ -619,6 +667,7 @@ def create_run(
         previous_run_id=previous_run_id,
         lease_expires_at=lease_until,
         live_shard=_shard(run_id),
+        last_input_at=at.timestamp(),
         created_at=at,
         updated_at=at,
     )
@@ -693,16 +742,22 @@ def start_attempt(run: Run, attempt: int, lease_until: float) -> Run:
     )
 
 
-def renew_lease(run_id: str, until: float) -> None:
-    """Heartbeat: extend an EXECUTING run's lease. Raises RunSuperseded once it is no longer EXECUTING."""
+def renew_lease(run_id: str, until: float) -> float:
+    """Heartbeat: extend an EXECUTING run's lease. Raises RunSuperseded once it is no longer EXECUTING.
+
+    Returns the run's `last_input_at` (epoch seconds, 0 when unknown) from the same write's reply.
+    """
+    row = RunModel(*run_key(run_id))
     try:
-        _update_run(
+        _update(
+            row,
+            [RunModel.lease_expires_at.set(until), RunModel.updated_at.set(now())],
+            RunModel.pk.exists() & (RunModel.status == RunStatus.EXECUTING),
             run_id,
-            [RunModel.lease_expires_at.set(until)],
-            condition=RunModel.status == RunStatus.EXECUTING,
         )
     except ConditionFailed:
         raise RunSuperseded(run_id) from None
+    return float(row.last_input_at or 0)
 
 
 def prepare_park(run_id: str, lease_until: float) -> None:
@@ -754,6 +809,7 @@ def signal_input(run_id: str, in_seq: int) -> Run | None:
                 range_key=range_key,
                 actions=[
                     RunModel.pending_input.set(in_seq),
+                    RunModel.last_input_at.set(epoch()),
                     RunModel.taken_token.set(RunModel.task_token | ""),
                     RunModel.task_token.remove(),
                 ],
@@ -860,6 +916,20 @@ def expired_runs(before: float, limit: int = 100) -> list[str]:
     return found
 
 
+def live_runs(limit: int = 1000) -> list[Run]:
+    """Runs that are not final (the sparse `live_by_lease` index, every shard), read back strongly
+    consistent; at most `limit`, oldest lease first per shard. A run that turned final between the
+    index read and its own read is left out."""
+    ids: list[str] = []
+    for shard in range(LIVE_SHARDS):
+        for item in RunModel.by_lease.query(f"live#{shard}", limit=limit - len(ids)):
+            ids.append(item.pk.removeprefix("run#"))
+        if len(ids) >= limit:
+            break
+    runs = [get_run(run_id) for run_id in ids]
+    return [run for run in runs if run is not None and not run.status.is_final]
+
+
 def put_session_run(session_id: str, run_id: str, reason: str, at: datetime) -> None:
     """The audit line of a launch; an unconditional put of one key, so a resend is harmless."""
     entry = RunModel(
@@ -916,10 +986,13 @@ def append_in_record(
     part_id: str | None,
     part_ttl_seconds: int,
     session_actions: Sequence[Any] = (),
+    rate: RateWindow | None = None,
 ) -> None:
     """`.in` append: part marker + page + head advance (guarded by "not closed"), all or nothing.
 
-    `session_actions` ride along on the session update (closing writes its wake-up record this way).
+    `session_actions` ride along on the session update (closing writes its wake-up record this way),
+    and so does `rate`, the session's `.in/append` window after counting this append: the head CAS
+    already proves no other append moved it since the caller read it, so it costs no request.
 
     Idempotent: a resend after a lost reply is recognised as this call's own write (`_write_once`).
     Raises TransactionCancelled when it did not land; reasons[0] is the part marker when `part_id`
@@ -927,6 +1000,11 @@ def append_in_record(
     """
     pk = log_pk(session_id, io)
     token = new_write_token()
+    rate_actions = (
+        [SessionModel.in_rate_window.set(rate.start_ms), SessionModel.in_rate_count.set(rate.count)]
+        if rate is not None
+        else []
+    )
 
     def build(tx: TransactWrite) -> None:
         if part_id is not None:
@@ -938,7 +1016,7 @@ def append_in_record(
             tx.save(page, condition=StreamItem.pk.does_not_exist())
         tx.update(
             SessionModel(session_item_pk),
-            actions=[SessionModel.in_next_seq.set(expected_seq + 1), *session_actions],
+            actions=[SessionModel.in_next_seq.set(expected_seq + 1), *session_actions, *rate_actions],
             condition=(SessionModel.in_next_seq == expected_seq) & SessionModel.closed_at.does_not_exist(),
         )
 
@@ -1024,6 +1102,23 @@ def append_page(
         tx.update(head, actions=actions, condition=cond)
 
     _write_once(build, token, lambda: _page_token(pk, records[-1].seq) == token)
+
+
+def retire_out_owner(session_id: str, run_id: str, expected_next_seq: int) -> bool:
+    """Take `.out` from `run_id` (its later pages are refused), only while it still owns it and the
+    head is still at `expected_next_seq` (the tail the caller judged has not moved). False otherwise.
+    """
+    head = StreamItem(head_pk(session_id, "out"), 0)
+    cond = (StreamItem.owner == run_id) & (
+        StreamItem.next_seq == expected_next_seq
+        if expected_next_seq
+        else StreamItem.next_seq.does_not_exist() | (StreamItem.next_seq == 0)
+    )
+    try:
+        _update(head, [StreamItem.owner.set(f"retired:{run_id}")], cond, head.pk)
+    except ConditionFailed:
+        return False
+    return True
 
 
 def _decode_page(pk: str, item: StreamItem) -> list[StoredRecord]:

@@ -17,9 +17,10 @@ from typing import Any
 from agent_sessions import store
 from agent_sessions.config import get_settings
 from agent_sessions.envelopes import decode_data, dumps, parse_envelope
-from agent_sessions.errors import ConcurrencyError, PayloadTooLarge, SessionClosed
+from agent_sessions.errors import ConcurrencyError, PayloadTooLarge, RateLimited, SessionClosed
 from agent_sessions.ids import new_record_id
 from agent_sessions.observability import metrics
+from agent_sessions.rate_limits import RateStatus, admit_append
 
 IO_NAMES = ("in", "out")
 CONTROL_HEADER = "trigger-control"
@@ -79,6 +80,18 @@ def is_command(record: store.StoredRecord) -> bool:
 class AppendResult:
     seq: int
     duplicate: bool = False
+    rate: RateStatus | None = None
+    """Where the append left its session's rate window (None: not rate limited)."""
+
+
+@dataclass(frozen=True)
+class InHead:
+    """What an `.in` append needs from the session item, re-read when the head moved under it."""
+
+    next_seq: int
+    closed_reason: str | None
+    """None while the session accepts input."""
+    rate: store.RateWindow | None = None
 
 
 def _earlier_append(
@@ -94,36 +107,58 @@ def _earlier_append(
 def append_in(
     session_item_pk: str,
     session_id: str,
-    next_seq: int,
+    head: InHead,
     raw_body: str,
     part_id: str | None,
     *,
-    reload: Callable[[], tuple[int, str | None]],
+    reload: Callable[[], InHead],
     session_actions: Sequence[Any] = (),
+    rate_limit: int | None = None,
 ) -> AppendResult:
-    """Append one `.in` record. `next_seq` comes from the session read the caller already did.
+    """Append one `.in` record. `head` comes from the session read the caller already did.
 
-    `reload` re-reads the session (strongly consistent) when the head moved under us and returns
-    `(in_next_seq, closed_reason_or_None_if_open)`; a closed session stops the loop with 409.
+    `reload` re-reads the session (strongly consistent) when the head moved under us; a closed
+    session stops the loop with 409. With `rate_limit`, the append counts in the session's
+    window (`rate_limits.admit_append`), written in the same transaction; over the limit it raises
+    RateLimited (429) and stores nothing, unless `part_id` names an append that already landed,
+    which is answered as the duplicate it is (a resend is not a new request).
     """
     body = envelope(raw_body, part_id)
     check_record_size(body)
     ttl = get_settings().part_id_ttl_seconds
     for _ in range(_APPEND_ATTEMPTS):
-        record = store.StoredRecord(next_seq, now_ms(), body, [])
+        admission = None
+        if rate_limit is not None:
+            try:
+                admission = admit_append(rate_limit, head.rate, now_ms())
+            except RateLimited:
+                seq = store.get_part_seq(session_id, "in", part_id) if part_id is not None else None
+                if seq is None:
+                    raise
+                return AppendResult(seq, duplicate=True)
+        status = admission.status if admission is not None else None
+        record = store.StoredRecord(head.next_seq, now_ms(), body, [])
         try:
             store.append_in_record(
-                session_item_pk, session_id, "in", next_seq, record, part_id, ttl, session_actions
+                session_item_pk,
+                session_id,
+                "in",
+                head.next_seq,
+                record,
+                part_id,
+                ttl,
+                session_actions,
+                rate=admission.window if admission is not None else None,
             )
-            return AppendResult(next_seq)
+            return AppendResult(head.next_seq, rate=status)
         except store.TransactionCancelled as exc:
             earlier = _earlier_append(exc, session_id, "in", part_id)
             if earlier is not None:
-                return earlier
-            next_seq, closed = reload()
-            if closed is not None:
+                return AppendResult(earlier.seq, duplicate=True, rate=status)
+            head = reload()
+            if head.closed_reason is not None:
                 raise SessionClosed(
-                    "Cannot append to a closed session", ok=False, closedReason=closed or None
+                    "Cannot append to a closed session", ok=False, closedReason=head.closed_reason or None
                 ) from exc
     raise ConcurrencyError("Too much contention appending to the session; retry")
 

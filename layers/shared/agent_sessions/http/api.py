@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from agent_sessions import access, auth, runs, sessions, store, streams
+from agent_sessions import access, auth, rate_limits, runs, sessions, store, streams
 from agent_sessions.config import get_settings
 from agent_sessions.envelopes import dumps
 from agent_sessions.errors import BadRequest, Forbidden, PayloadTooLarge, SessionClosed, Unauthenticated
@@ -148,6 +148,12 @@ def _query(router: APIGatewayHttpRouter) -> dict[str, str]:
     return dict(_event(router).query_string_parameters or {})
 
 
+def _count(principal: auth.Principal, limit: rate_limits.Limit) -> dict[str, str] | None:
+    """Count the request against an environment-wide rate limit: its headers, or RateLimited (429)."""
+    status = rate_limits.consume(principal.environment.id, limit, streams.now_ms())
+    return status.headers() if status is not None else None
+
+
 # ---------------------------------------------------------------- token mint
 
 
@@ -156,7 +162,8 @@ def jwt_claims() -> Response:
     principal = _principal(token_router)
     if not principal.is_secret_key:
         raise Unauthenticated("Invalid or Missing API key")
-    return json_response(200, auth.claims_for(principal.environment))
+    rate = _count(principal, rate_limits.Limit.TOKEN)
+    return json_response(200, auth.claims_for(principal.environment), rate)
 
 
 @token_router.post("/api/v1/auth/public-tokens")
@@ -167,6 +174,7 @@ def public_tokens() -> Response:
     body = PublicTokenBody.model_validate(_body(token_router, 8 * 1024))
     if any(not s.strip() for s in body.scopes):
         raise BadRequest("Invalid request body: blank scope", code="invalid_body")
+    rate = _count(principal, rate_limits.Limit.TOKEN)
     token = auth.mint_public_token(
         principal.environment,
         body.scopes,
@@ -174,7 +182,7 @@ def public_tokens() -> Response:
         one_time_use=body.oneTimeUse,
         realtime=body.realtime,
     )
-    return json_response(200, {"token": token})
+    return json_response(200, {"token": token}, rate)
 
 
 # ---------------------------------------------------------------- start session
@@ -189,12 +197,13 @@ def create_session() -> Response:
         or principal.allows(Need("write", SESSIONS, None))
     ):
         raise auth.forbidden()
+    rate = _count(principal, rate_limits.Limit.CREATE)
     created = sessions.create(principal.environment, body)
     logger.append_keys(session_id=created.session.session_id, run_id=created.run_id)
     metrics.add_metric(
         name="SessionsCreated" if not created.is_cached else "SessionsReused", unit="Count", value=1
     )
-    return json_response(200 if created.is_cached else 201, created.body())
+    return json_response(200 if created.is_cached else 201, created.body(), rate)
 
 
 # ---------------------------------------------------------------- session control
@@ -295,4 +304,4 @@ def append(session: str, io: str) -> Response:
     part_id = params.append_headers(_event(append_router).headers or {}).part_id
     result = sessions.append(item, io, raw, part_id)
     metrics.add_metric(name="Appends", unit="Count", value=1)
-    return json_response(200, {"ok": True, "seq": result.seq})
+    return json_response(200, {"ok": True, "seq": result.seq}, result.rate.headers() if result.rate else None)

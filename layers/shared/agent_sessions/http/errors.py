@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 def error_response(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
     """(status, body, extra headers) for any exception escaping a route."""
     if isinstance(exc, AgentSessionsError):
-        headers = {}
+        headers = exc.headers()
         if exc.should_retry is not None:
             headers["x-should-retry"] = "true" if exc.should_retry else "false"
         return exc.status, exc.body(), headers
