@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -37,11 +38,21 @@ def http_handler(*routers: APIGatewayHttpRouter) -> Handler:
 
 
 def worker_handler() -> Handler:
+    """The agent worker. Emits `WorkerGbSeconds` per invocation (memory GB x wall seconds, what
+    Lambda bills), the largest cost term of a deployment, failed invocations included."""
+
     def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         from agent_sessions import worker
 
-        store.configure()
-        return worker.handle(event, context)
+        started = time.monotonic()
+        try:
+            store.configure()
+            return worker.handle(event, context)
+        finally:
+            memory_gb = int(getattr(context, "memory_limit_in_mb", 0) or 0) / 1024
+            metrics.add_metric(
+                name="WorkerGbSeconds", unit="Seconds", value=memory_gb * (time.monotonic() - started)
+            )
 
     return _observed(handle)
 

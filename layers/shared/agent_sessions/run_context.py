@@ -28,6 +28,10 @@ def current_run_context() -> RunContext | None:
     return _current.get()
 
 
+_APPENDED_KEPT = 64
+"""Append times kept for turns not begun yet (a custom loop may never call begin_turn)."""
+
+
 class LambdaContextLike(Protocol):
     def get_remaining_time_in_millis(self) -> int: ...
 
@@ -81,6 +85,8 @@ class RunContext:
         self.tail = streams.turn_tail(self.session_id)
         self.cursor = self.tail.cursor
         """Highest `.in` seq consumed by this run."""
+        self._appended_ms: dict[int, int] = {}
+        """Append times (ms) of consumed `.in` records no turn has answered yet (first-chunk latency)."""
 
     @property
     def idle_timeout_seconds(self) -> float:
@@ -106,7 +112,11 @@ class RunContext:
         """A turn answering `answering_seq` starts: confirm the fence, stamp its first record."""
         if answering_seq is not None:
             self.check_current()
-        self.out.stamp_turn(answering_seq)
+        appended = self._appended_ms.get(answering_seq) if answering_seq is not None else None
+        self._appended_ms = {
+            seq: ms for seq, ms in self._appended_ms.items() if answering_seq is None or seq > answering_seq
+        }
+        self.out.stamp_turn(answering_seq, appended)
 
     def close_open_turn(self) -> bool:
         """Close a turn a dead attempt or run left open (error + turn-complete); True if there was one.
@@ -128,6 +138,9 @@ class RunContext:
         records = streams.read_after(self.session_id, "in", self.cursor, max_bytes=self._read_bytes)
         if records:
             self.cursor = records[-1].seq
+            self._appended_ms.update((r.seq, r.timestamp) for r in records)
+            for stale in sorted(self._appended_ms)[:-_APPENDED_KEPT]:
+                del self._appended_ms[stale]
         return [InputRecord(r.seq, envelope_data(r.body)) for r in records]
 
     def peek_input(self) -> list[InputRecord]:

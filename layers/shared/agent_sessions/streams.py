@@ -207,6 +207,8 @@ class OutWriter:
         """The run this writer writes for: every page is conditioned on it owning the `.out` head,
         so a replaced run's late pages are refused (store.RunSuperseded) instead of interleaving."""
         self._stamp: str | None = None
+        self._turn_input_ms: int | None = None
+        """Append time (ms) of the input the stamped turn answers, for the `TimeToFirstChunk` metric."""
         self.window = get_settings().out_coalesce_window_seconds if window_seconds is None else window_seconds
         self._next_seq: int | None = None
         self._buffer: list[tuple[str, list[list[str]]]] = []
@@ -234,11 +236,16 @@ class OutWriter:
                 self._stamp = None  # a turn that wrote no chunk never opened
         self._enqueue("", control_headers(kind, **headers))
 
-    def stamp_turn(self, answering_seq: int | None) -> None:
+    def stamp_turn(self, answering_seq: int | None, input_appended_ms: int | None = None) -> None:
         """The turn's next chunk (its first) carries TURN_HEADER = `answering_seq`: from then
-        on the turn is open until its turn-complete. Control records do not open a turn."""
+        on the turn is open until its turn-complete. Control records do not open a turn.
+
+        `input_appended_ms` (ms since the epoch, the `.in` record's timestamp): when given, the
+        commit of that first chunk emits `TimeToFirstChunk`, the send-to-first-output latency a
+        reader sees."""
         with self._cond:
             self._stamp = "" if answering_seq is None else str(answering_seq)
+            self._turn_input_ms = input_appended_ms
 
     def _raise_error(self) -> None:
         if isinstance(self._error, store.RunSuperseded):
@@ -342,8 +349,17 @@ class OutWriter:
                 raise ConcurrencyError("out writer lost the head too often")
             self.writes += 1
             metrics.add_metric(name="RecordsWritten", unit="Count", value=len(page))
+            metrics.add_metric(name="OutPagesWritten", unit="Count", value=1)
+            self._measure_first_chunk(page, ts)
             self._next_seq += len(page)
             self.last_seq = self._next_seq - 1
+
+    def _measure_first_chunk(self, page: list[tuple[str, list[list[str]]]], committed_ms: int) -> None:
+        since = self._turn_input_ms
+        if since is None or not any(h[0] == TURN_HEADER for _body, headers in page for h in headers):
+            return
+        self._turn_input_ms = None
+        metrics.add_metric(name="TimeToFirstChunk", unit="Milliseconds", value=max(0, committed_ms - since))
 
 
 _BURST_QUIET_SECONDS = 0.5

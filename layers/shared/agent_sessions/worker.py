@@ -20,7 +20,7 @@ from agent_sessions import keys, store, streams, trigger_limits
 from agent_sessions.agents import Agent, Outcome, agent, find_agent, load_agents
 from agent_sessions.config import get_settings
 from agent_sessions.heartbeat import Heartbeat
-from agent_sessions.observability import logger
+from agent_sessions.observability import logger, metrics
 from agent_sessions.run_context import (
     InputRecord,
     LambdaContextLike,
@@ -90,6 +90,7 @@ def _fail_unknown_task(run: store.Run, session: store.SessionModel, attempt: int
         return {"status": "done"}
     finally:
         store.fail_run(run.run_id, f"no agent registered for task {task!r}")
+        metrics.add_metric(name="RunsFailed", unit="Count", value=1)
     return {"status": "done"}
 
 
@@ -144,7 +145,9 @@ def handle(event: dict[str, Any], lambda_context: LambdaContextLike) -> dict[str
         store.cancel_run(run_id, SUPERSEDED)
         return {"status": "done"}
     except Exception as exc:
+        metrics.add_metric(name="AttemptsFailed", unit="Count", value=1)
         if attempt + 1 >= trigger_limits.max_attempts(session.trigger_config):
+            metrics.add_metric(name="RunsFailed", unit="Count", value=1)
             _report_failure(ctx, exc)
         raise
     finally:
