@@ -12,6 +12,18 @@ from agent_sessions.client.types import ChatSessionState, StartSessionResult
 
 
 class AgentChat:
+    """One conversation with an agent from server-side code, with the secret key (the TS SDK's
+    `AgentChat` from `@trigger.dev/sdk/chat`).
+
+    `agent` is the task id; `id` the chat id (a UUID when omitted); `client` an `AgentSessions`
+    (default: `AgentSessions()`, which finds URL and key through `agent_sessions.client.discovery`
+    and raises `AgentSessionsError` without a key). `client_data` becomes the session's
+    `basePayload.metadata` and is merged into every message; `session` resumes a persisted
+    `ChatSessionState`; `trigger_config` is passed to `sessions.start` (its `basePayload` is set here);
+    `on_turn_complete(chat_id, state)` runs after each turn; `stream_timeout_seconds` is the
+    long-poll window per SSE connection.
+    """
+
     def __init__(
         self,
         agent: str,
@@ -56,22 +68,30 @@ class AgentChat:
 
     @property
     def session(self) -> ChatSessionState | None:
-        """Persist this (e.g. `.model_dump()`) and pass it back as `session=` to resume."""
+        """The chat's persistable state, None before it started (TS `chat.session`): persist it
+        (e.g. `.model_dump()`) and pass it back as `session=` to resume."""
         return self._transport.get_session(self.id)
 
     def preload(self) -> ChatSessionState:
+        """Start the session and its first run now (TS `preload`); raises what `sessions.start` raises."""
         return self._transport.preload(self.id)
 
     def send_message(self, text: str, *, metadata: Mapping[str, Any] | None = None) -> ChatStream:
+        """Send a user message and return the stream of the reply (TS `sendMessage`); raises as
+        `ChatTransport.send_message`."""
         return self._transport.send_message(self.id, text, metadata=metadata)
 
     def text(self, text: str, *, metadata: Mapping[str, Any] | None = None) -> str:
-        """Send and return the whole reply."""
+        """Send a user message and return the whole reply's text (TS
+        `(await chat.sendMessage(text)).text()`); raises as `ChatTransport.send_message`, and
+        `StreamEnded` when the reply never completes."""
         return self.send_message(text, metadata=metadata).text()
 
     def stop(self) -> bool:
+        """Stop the current reply (TS `stop`); False before the chat started."""
         return self._transport.stop(self.id)
 
     def close(self, reason: str | None = None) -> None:
-        """Close the session for good."""
+        """Close the session for good (TS `close`); later sends raise `SessionClosedError`.
+        `reason` (at most 256 characters) reaches readers. Raises `NotFoundError` before it started."""
         self.client.sessions.close(self.id, reason=reason)

@@ -39,6 +39,7 @@ from agent_sessions.client.types import ChatSessionState
 
 
 def state_dir() -> Path:
+    """Where chat states are kept: `$AGENT_SESSIONS_CLI_STATE_DIR`, else `~/.agent-sessions/chats`."""
     return Path(os.environ.get("AGENT_SESSIONS_CLI_STATE_DIR") or Path.home() / ".agent-sessions" / "chats")
 
 
@@ -49,13 +50,16 @@ class ChatFiles:
         self.root = root
 
     def path(self, chat_id: str) -> Path:
+        """The chat's state file (the chat id percent-encoded)."""
         return self.root / f"{session_path(chat_id)}.json"
 
     def load(self, chat_id: str) -> ChatSessionState | None:
+        """The saved state, None when there is none; raises `pydantic.ValidationError` for a corrupt file."""
         path = self.path(chat_id)
         return ChatSessionState.model_validate_json(path.read_text()) if path.exists() else None
 
     def save(self, chat_id: str, state: ChatSessionState | None) -> None:
+        """Write the state (mode 0600: it holds a token); None is ignored."""
         if state is None:
             return
         self.root.mkdir(parents=True, exist_ok=True)
@@ -71,6 +75,7 @@ class Renderer:
         self.out = out
 
     def chunk(self, chunk: Any) -> None:
+        """Render one AI SDK UI-message chunk; kinds without a rendering are skipped."""
         if not isinstance(chunk, dict):
             return
         kind = chunk.get("type")
@@ -84,11 +89,14 @@ class Renderer:
             self.write(f"\n[error: {chunk.get('errorText')}]")
 
     def write(self, text: str) -> None:
+        """Write and flush (a reply streams as it arrives)."""
         self.out.write(text)
         self.out.flush()
 
 
 def run_chat(client: AgentSessions, task: str, chat_id: str | None, out: TextIO) -> int:
+    """`agent-sessions chat`: an interactive chat with `task` on stdin/`out`, resuming `chat_id`'s
+    saved state. Returns the exit code; raises the client's errors (main turns them into one line)."""
     files = ChatFiles(state_dir())
     chat_id = chat_id or f"cli-{uuid.uuid4().hex[:12]}"
     saved = files.load(chat_id)
@@ -168,6 +176,8 @@ def _request_stop(transport: ChatTransport, chat_id: str, render: Renderer) -> N
 
 
 def run_tail(client: AgentSessions, chat_id: str, out: TextIO) -> int:
+    """`agent-sessions tail`: print a session's `.out` from the start and follow it until Ctrl-C.
+    Raises `NotFoundError` for an unknown chat before streaming."""
     client.sessions.retrieve(chat_id)  # a readable 404 before streaming starts
     records = RecordStream(
         client.http,
@@ -196,6 +206,8 @@ def _print_sessions(sessions: Iterable[Any], out: TextIO) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `agent-sessions` entry point: parse `argv` (default `sys.argv[1:]`), run the command and
+    return its exit code: 0, 1 after a one-line error on stderr, 130 after Ctrl-C, 2 for bad usage."""
     parser = argparse.ArgumentParser(
         prog="agent-sessions", description="Talk to agent-sessions from a terminal."
     )

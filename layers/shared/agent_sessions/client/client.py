@@ -11,8 +11,14 @@ from agent_sessions.client.resources import Auth, Sessions
 
 
 class AgentSessions:
-    """`AgentSessions(secret_key=..., base_url=...)`; both default from the environment
-    (`AGENT_SESSIONS_SECRET_KEY` / `TRIGGER_SECRET_KEY`, `AGENT_SESSIONS_URL` / `TRIGGER_API_URL`)."""
+    """The secret-key client for backends and scripts: `client.auth` (tokens) and `client.sessions`
+    (the TS SDK's `auth.*` and `sessions.*`).
+
+    `secret_key` and `base_url` default through the lookup every client shares
+    (`agent_sessions.client.discovery`: the environment, then the local stack's state folder).
+    `timeout` is seconds per HTTP request; pass `http=` to share an `httpx.Client` (then you close it).
+    Raises `AgentSessionsError` when no secret key is found. Use as a context manager or call `close()`.
+    """
 
     def __init__(
         self,
@@ -35,13 +41,16 @@ class AgentSessions:
 
     @property
     def base_url(self) -> str:
+        """The server's base URL, without a trailing slash."""
         return self._core.base_url
 
     @property
     def http(self) -> httpx.Client:
+        """The `httpx.Client` every request goes through (share it with a transport or `RecordStream`)."""
         return self._core.http
 
     def close(self) -> None:
+        """Close the HTTP client, unless it was passed in as `http=`."""
         self._core.close()
 
     def __enter__(self) -> AgentSessions:

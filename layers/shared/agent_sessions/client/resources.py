@@ -15,6 +15,9 @@ from agent_sessions.client.types import CreatedSession, Session, SessionPage, Se
 
 
 class Auth:
+    """`client.auth`: public access tokens signed on your side with the secret key (the TS SDK's
+    `auth.*`). Thread-safe."""
+
     def __init__(self, core: HttpCore, secret_key: str) -> None:
         self._core = core
         self._secret_key = secret_key
@@ -22,7 +25,8 @@ class Auth:
         self._lock = threading.Lock()
 
     def claims(self) -> dict[str, Any]:
-        """The environment's claims (`POST /api/v1/auth/jwt/claims`), fetched once."""
+        """The environment's claims (`POST /api/v1/auth/jwt/claims`: `sub`, `pub`, ...), fetched once per
+        client and cached. Raises `AuthenticationError` for a refused key, `APIConnectionError`."""
         with self._lock:
             if self._claims is None:
                 self._claims = dict(
@@ -38,7 +42,14 @@ class Auth:
         one_time_use: bool = False,
         realtime: Mapping[str, Any] | None = None,
     ) -> str:
-        """Self-sign a PAT exactly as the TypeScript SDK does: server claims + scopes, HS256, secret key."""
+        """Sign a public access token as the TS SDK's `auth.createPublicToken` does: the server's claims
+        plus `scopes`, HS256 with the secret key, so no request is made after the first `claims()`.
+
+        `scopes`: `{"read": {"sessions": "chat-1"}, "write": {"sessions": ["a", "b"]}}` or flat strings
+        (`"read:sessions:chat-1"`). `expiration_time`: a duration (`"15m"`, `"1h"`, `"2 days"`) or an
+        absolute epoch in seconds; default 15 minutes, at most 30 days. `one_time_use` adds `otu`.
+        Returns the JWT string. Raises `ValueError` for a bad duration, a past or too distant expiry,
+        or a blank id in a scope; what `claims()` raises on the first call."""
         scope_list = list(scopes) if isinstance(scopes, list) else tokens.flatten_scopes(scopes)
         now = int(time.time())
         exp = tokens.expiry_from(expiration_time, now)
@@ -57,6 +68,10 @@ StartSessionAction = Callable[[Mapping[str, Any]], StartSessionResult]
 
 
 class Sessions:
+    """`client.sessions`: create, read, update, list and close sessions with the secret key (the TS
+    SDK's `sessions.*`). Every method raises `APIStatusError` subclasses for error statuses
+    (`AuthenticationError` 401, `NotFoundError` 404, ...) and `APIConnectionError`."""
+
     def __init__(self, core: HttpCore, secret_key: str, auth: Auth) -> None:
         self._core = core
         self._key = secret_key
@@ -76,7 +91,14 @@ class Sessions:
         metadata: Mapping[str, Any] | None = None,
         expires_at: datetime | None = None,
     ) -> CreatedSession:
-        """Create the session (idempotent on `external_id`) and make sure its run is live."""
+        """Create a session and its first run atomically (`POST /api/v1/sessions`; the TS SDK's
+        `sessions.start`). Idempotent on `external_id`: starting an existing one returns it
+        (`is_cached=True`) and makes sure its run is live.
+
+        `trigger_config`: `basePayload` (the run's payload), `idleTimeoutInSeconds`, `maxAttempts`, `tags`
+        (at most 10), ...; the server bounds the costly ones. `expires_at` is an aware datetime.
+        Raises `BadRequestError` (e.g. 422 `unknown_task`), `SessionClosedError` for a closed
+        external id."""
         body: dict[str, Any] = {
             "type": type,
             "taskIdentifier": task_identifier,
@@ -93,12 +115,16 @@ class Sessions:
         return CreatedSession.model_validate(self._call("POST", "/api/v1/sessions", json=body))
 
     def retrieve(self, session: str) -> Session:
-        """By externalId (chat id) or `session_…` id."""
+        """One session by external id (chat id) or `session_…` id (the TS SDK's `sessions.retrieve`).
+        Raises `NotFoundError`."""
         return Session.model_validate(self._call("GET", f"/api/v1/sessions/{session_path(session)}"))
 
     def update(
         self, session: str, *, tags: list[str] | None = None, metadata: Mapping[str, Any] | None = None
     ) -> Session:
+        """Replace the session's `tags` and/or `metadata` (a JSON object); None leaves a field as is
+        (the TS SDK's `sessions.update`). Returns the updated session. Raises `NotFoundError`,
+        `BadRequestError`."""
         body: dict[str, Any] = {}
         if tags is not None:
             body["tags"] = tags
@@ -120,6 +146,9 @@ class Sessions:
         external_id: str | None = None,
         status: str | None = None,
     ) -> SessionPage:
+        """One page of sessions, newest first (the TS SDK's `sessions.list`). `limit`: page size
+        (1..100); `after` / `before`: cursors from a previous page; the other arguments filter
+        (`status`: `ACTIVE`, `CLOSED` or `EXPIRED`; `tags`: sessions carrying any of them)."""
         params = {"page[size]": str(limit)}
         for name, value in (
             ("page[after]", after),
@@ -141,13 +170,17 @@ class Sessions:
         )
 
     def close(self, session: str, *, reason: str | None = None) -> Session:
+        """Close the session for good (the TS SDK's `sessions.close`): its run is told, `.out` gets
+        `session-closed`, later appends fail with `SessionClosedError`. Idempotent: closing a closed
+        session returns it. `reason` (at most 256 characters) reaches readers. Raises `NotFoundError`."""
         body = {"reason": reason} if reason else {}
         return Session.model_validate(
             self._call("POST", f"/api/v1/sessions/{session_path(session)}/close", json=body)
         )
 
     def runs(self, session: str) -> builtins.list[SessionRun]:
-        """The session's run history (reason and time of every run), oldest first."""
+        """The session's run audit, oldest first: every run's id, `reason` and `triggered_at`.
+        Raises `NotFoundError`."""
         raw = self._call("GET", f"/api/v1/sessions/{session_path(session)}/runs")
         return [SessionRun.model_validate(r) for r in raw["data"]]
 
@@ -162,13 +195,18 @@ class Sessions:
         | None = None,
         token_ttl: str | None = None,
     ) -> StartSessionAction:
-        """What a browser's `startSession` callback should call on your server.
+        """What a browser's `startSession` callback should call on your server (the TS SDK's
+        `chat.createStartSessionAction`). Returns `start_session(params) -> StartSessionResult`, where
+        `params` is `{"chat_id", "client_data"}` (camelCase accepted); it raises `ValueError` without a
+        chat id, and what `start` raises.
 
         The browser influences only the chat id (the session's externalId and `basePayload.chatId`)
         and its client data (`basePayload.metadata`, under `trusted_client_data`, which is merged
         over what the browser claims). The task, `trigger_config` and `base_payload` come from
         here, server side; a `task_id`, `trigger_config` or `base_payload` in the browser's params
         is ignored. The server bounds cost-bearing settings again (idle timeout, attempts).
+        `token_ttl` (a duration such as `"1h"`) signs the returned token here instead of using the
+        server's (15 minutes by default).
         """
         config = dict(trigger_config or {})
 

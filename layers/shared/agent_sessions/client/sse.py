@@ -32,6 +32,20 @@ class _Reconnect(Exception):
 
 
 class RecordStream:
+    """Iterate a session log's records (`Record`) over SSE, for as long as it takes: across long-poll
+    windows, reconnects and stalls, each resuming after the last delivered seq (the TS SDK's
+    `SSEStreamSubscription` over `/realtime/v1/sessions/{id}/{in|out}`).
+
+    `url` is the log's realtime URL; `token()` returns the bearer token for each connection and
+    `refresh_token()` (optional) a new one after a 401/403 (once). `cursor`: resume after this seq
+    (None: from the start). `timeout_seconds`: the server's long-poll window per connection;
+    `stall_timeout`: seconds without a record before reconnecting. `max_empty_windows` (None:
+    follow forever) and `max_stalls` bound the waiting: past them it raises `StreamEnded`.
+    `peek_settled` asks the first connection to return at once when the session is settled; `settled`
+    then says so. Raises `NotFoundError` / `SessionClosedError` / `BadRequestError` for terminal statuses,
+    `AuthenticationError` after a failed refresh, `APIConnectionError` after four failed connects.
+    """
+
     def __init__(
         self,
         http: httpx.Client,

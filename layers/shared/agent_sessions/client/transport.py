@@ -33,10 +33,16 @@ SessionChange = Callable[[str, ChatSessionState | None], None]
 
 
 class ChatStream:
-    """One turn's UI-message chunks. Iterate it; it ends at the turn's `turn-complete`.
+    """One turn's UI-message chunks (the `ReadableStream<UIMessageChunk>` the TS transport's
+    `sendMessages` returns). Iterate it: each item is an AI SDK chunk dict (`{"type": "text-delta",
+    "id", "delta"}`, `tool-input-available`, `error`, ...); it ends at the turn's `turn-complete`, or
+    at `session-closed`. Afterwards `completed` (the turn completed), `closed_session` and `chunks`
+    (everything yielded) describe it.
 
-    `text()` consumes it and returns the reply's text. Closing it (or leaving its `with` block)
-    drops the connection; the turn keeps running on the server.
+    Iterating raises what the reader raises: `StreamEnded` (no progress within the reconnect budget),
+    `AuthenticationError` after one failed token refresh, `APIConnectionError`. Closing it (or leaving
+    its `with` block) drops the connection; the turn keeps running on the server, and the next send or
+    `reconnect` on the same chat skips or resumes it.
     """
 
     def __init__(
@@ -113,11 +119,15 @@ class ChatStream:
             yield chunk
 
     def text(self) -> str:
+        """Read the turn to its end and return the reply's text (its `text-delta`s joined; TS
+        `text()` on `AgentChat`'s stream). Raises
+        what iterating raises."""
         for _ in self:
             pass
         return "".join(_text_delta(c) for c in self.chunks)
 
     def close(self) -> None:
+        """Drop the connection; safe to call twice or before iterating."""
         if self._iterator is not None and hasattr(self._iterator, "close"):
             self._iterator.close()
 
@@ -135,6 +145,21 @@ def _text_delta(chunk: UIMessageChunk) -> str:
 
 
 class ChatTransport:
+    """The Python twin of the TS SDK's `TriggerChatTransport`: one per agent (`task`), many chats,
+    each addressed by its chat id (the session's external id).
+
+    `access_token(chat_id) -> str` mints a token scoped to the chat (read + write), called on a 401/403
+    and when no `start_session` is given. `start_session({"chat_id", "task_id", "client_data"})` creates
+    the session on your server (see `Sessions.create_start_session_action`) and is called once per
+    chat, lazily, even when sends race. `sessions` restores persisted `ChatSessionState`s;
+    `on_session_change(chat_id, state)` is called on every change (persist it);
+    `on_turn_complete(chat_id, state)` after each completed turn. `client_data` is merged into every
+    message's `metadata`. `stream_timeout_seconds` is the server's long-poll window per SSE
+    connection. `adopt_turn_tokens=False` keeps your token instead of the fresh one each
+    `turn-complete` carries. `base_url` defaults through `agent_sessions.client.discovery`; pass
+    `http=` to share an `httpx.Client`. Thread-safe per chat for sends racing a first start.
+    """
+
     def __init__(
         self,
         task: str,
@@ -168,12 +193,16 @@ class ChatTransport:
     # ------------------------------------------------------------ state
 
     def get_session(self, chat_id: str) -> ChatSessionState | None:
+        """The chat's persistable state, or None before its session started (TS `getSession`)."""
         return self._states.get(chat_id)
 
     def set_session(self, chat_id: str, state: ChatSessionState | Mapping[str, Any]) -> None:
+        """Adopt a persisted state for the chat (TS `setSession`); a mapping is validated, raising
+        `pydantic.ValidationError` when malformed."""
         self._set(chat_id, ChatSessionState.model_validate(state))
 
     def session_status(self, chat_id: str) -> str:
+        """`"closed"` once the chat's session is known closed, else `"open"` (TS `sessionStatus`)."""
         state = self._states.get(chat_id)
         return "closed" if state is not None and state.closed else "open"
 
@@ -190,7 +219,9 @@ class ChatTransport:
     # ------------------------------------------------------------ sessions
 
     def preload(self, chat_id: str) -> ChatSessionState:
-        """Start the session (and its first run) before the first message."""
+        """Start the session (and its first run) before the first message, so the agent boots while
+        the user types (TS `preload`). Returns the state; a chat already started is left as is.
+        Raises what `start_session` raises."""
         return self._ensure_session(chat_id)
 
     def _ensure_session(self, chat_id: str) -> ChatSessionState:
@@ -242,7 +273,14 @@ class ChatTransport:
     def send_message(
         self, chat_id: str, message: str | Mapping[str, Any], *, metadata: Mapping[str, Any] | None = None
     ) -> ChatStream:
-        """Append a user message and return the chunks of the turn that answers it."""
+        """Append a user message to the chat's `.in` and return the stream of the turn that answers
+        it (TS `sendMessages` with trigger `submit-message`). `message` is text or a whole AI SDK
+        `UIMessage` dict (`{"id", "role": "user", "parts": [...]}`); `metadata` is merged over
+        `client_data`. Starts the session first when needed. The append keeps one part id across its
+        retries (one token refresh on 401/403, one session restart on 404), so it lands once.
+        Raises `SessionClosedError` (also when the state already says closed),
+        `PayloadTooLargeError` over 1 MiB, `AuthenticationError` / `PermissionDeniedError` after the
+        refresh, `APIConnectionError`."""
         ui_message = (
             {
                 "id": f"msg_{uuid.uuid4().hex[:16]}",
@@ -257,6 +295,8 @@ class ChatTransport:
     def send_action(
         self, chat_id: str, action: Any, *, metadata: Mapping[str, Any] | None = None
     ) -> ChatStream:
+        """Send a custom action (any JSON value the agent's `actions` schema accepts) and stream the
+        turn that answers it (TS `sendAction`). Raises as `send_message`."""
         return self._send(chat_id, {"trigger": "action", "action": action}, metadata)
 
     def _send(self, chat_id: str, fields: dict[str, Any], metadata: Mapping[str, Any] | None) -> ChatStream:
@@ -281,7 +321,10 @@ class ChatTransport:
         return self._stream(chat_id, since_in_seq=seq, unread_turn_in_seq=unread_turn)
 
     def stop(self, chat_id: str) -> bool:
-        """Stop the current generation; the agent keeps the partial answer and stays alive."""
+        """Stop the chat's current generation (TS `stopGeneration`): appends `{kind: "stop"}`; the
+        agent keeps the partial answer, ends the turn with `turn-complete` and stays alive. Read the
+        turn's stream to that end. Returns False for a chat this transport never started. Raises
+        as `send_message`."""
         if chat_id not in self._states:
             return False
         self._append(chat_id, {"kind": "stop"})
@@ -327,7 +370,9 @@ class ChatTransport:
     # ------------------------------------------------------------ reading
 
     def reconnect(self, chat_id: str) -> ChatStream | None:
-        """Resume a turn that was streaming (e.g. after a restart); None when there is nothing to resume."""
+        """Resume reading a turn that was streaming (e.g. after a restart, from a persisted state),
+        from the saved `last_event_id` (TS `reconnectToStream`). None when nothing is streaming or the
+        chat is closed; the server also answers at once when the session is settled."""
         state = self._states.get(chat_id)
         if state is None or state.closed or not state.is_streaming:
             return None
@@ -385,6 +430,7 @@ class ChatTransport:
         return ChatStream(records, since_in_seq, on_record, on_end, unread_turn_in_seq=unread_turn_in_seq)
 
     def close(self) -> None:
+        """Close the HTTP client, unless it was passed in as `http=`."""
         self._core.close()
 
     def __enter__(self) -> ChatTransport:
