@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 from collections.abc import Iterator
@@ -16,6 +17,9 @@ MODULES = [
     "agent_sessions.client.resources",
     "agent_sessions.client.discovery",
     "agent_sessions.client.cli",
+    "agent_sessions.agent",
+    "agent_sessions.agent.chat",
+    "agent_sessions.agent.types",
 ]
 DUNDERS = {"__init__", "__iter__", "__aiter__", "__enter__", "__exit__", "__aenter__", "__aexit__"}
 
@@ -27,7 +31,7 @@ def _own_doc(obj: Any) -> str:
 
 def _public(module_name: str) -> Iterator[tuple[str, Any]]:
     module = importlib.import_module(module_name)
-    names = getattr(module, "__all__", None) or [
+    names = list(getattr(module, "__all__", ())) + [
         name
         for name, obj in vars(module).items()
         if not name.startswith("_")
@@ -41,8 +45,9 @@ def _public(module_name: str) -> Iterator[tuple[str, Any]]:
         yield f"{module_name}.{name}", obj
         if not inspect.isclass(obj):
             continue
+        fields = {f.name for f in dataclasses.fields(obj)} if dataclasses.is_dataclass(obj) else set()
         for attr, member in vars(obj).items():
-            if attr.startswith("_") or attr in DUNDERS:
+            if attr.startswith("_") or attr in DUNDERS or attr in fields:  # a field's default is data
                 continue
             if isinstance(member, staticmethod | classmethod):
                 member = member.__func__

@@ -38,28 +38,35 @@ def _runtime() -> ChatRuntime:
 
 
 class History:
-    """The conversation as UI messages; changes are persisted with the turn's snapshot."""
+    """`chat.history` (TS `chat.history`): the running chat's conversation as AI SDK `UIMessage`
+    dicts. Changes are saved with the turn's snapshot after `turn-complete`. Every method raises
+    `RuntimeError` outside a running `chat.agent` (a hook or `run`)."""
 
     def all(self) -> list[UIMessage]:
+        """A copy of the conversation, oldest first (TS `chat.history.all()`)."""
         return list(_runtime().messages)
 
     def append(self, *messages: UIMessage) -> None:
+        """Add messages at the end."""
         _runtime().messages.extend(messages)
 
     def replace(self, messages: list[UIMessage]) -> None:
+        """Replace the whole conversation (TS `chat.history.replace`)."""
         _runtime().messages = list(messages)
 
     def truncate(self, count: int) -> None:
-        """Keep the first `count` messages."""
+        """Keep the first `count` messages (a negative count keeps none)."""
         runtime = _runtime()
         runtime.messages = runtime.messages[: max(0, count)]
 
     def remove(self, message_id: str) -> None:
+        """Drop the message with this id, if any (TS `chat.history.remove`)."""
         runtime = _runtime()
         runtime.messages = [m for m in runtime.messages if m.get("id") != message_id]
 
     def rollback_to(self, message_id: str) -> None:
-        """Drop every message after `message_id`."""
+        """Drop every message after `message_id`; nothing when no message has it (TS
+        `chat.history.rollbackTo`)."""
         runtime = _runtime()
         ids = [m.get("id") for m in runtime.messages]
         if message_id in ids:
@@ -67,23 +74,31 @@ class History:
 
 
 class Store:
-    """A per-session key-value snapshot that survives runs (JSON values)."""
+    """`chat.store`: a per-session key-value map saved with the history snapshot after every turn, so
+    it survives runs (values must be JSON-serializable). Every method raises `RuntimeError` outside a
+    running `chat.agent`."""
 
     def get(self, key: str, default: Any = None) -> Any:
+        """The value of `key`, else `default`."""
         return _runtime().store.get(key, default)
 
     def set(self, key: str, value: Any) -> None:
+        """Set `key` (saved after the turn)."""
         _runtime().store[key] = value
 
     def delete(self, key: str) -> None:
+        """Remove `key`, if present."""
         _runtime().store.pop(key, None)
 
     def all(self) -> dict[str, Any]:
+        """A copy of the whole map."""
         return dict(_runtime().store)
 
 
 class ChatSession:
-    """The loop of a custom agent: iterate turns, write chunks, complete them (`chat.create_session`)."""
+    """The loop of a custom agent (TS `chat.createSession`), from `chat.create_session(payload)`:
+    iterate `turns()`, write each turn's chunks, `complete()` it. `outcome` is how the run ends
+    (`done`, `continue`, `waiting`); return the session from your `custom_agent` function."""
 
     def __init__(self, ctx: RunContext, payload: dict[str, Any]) -> None:
         self.ctx = ctx
@@ -91,7 +106,8 @@ class ChatSession:
         self.outcome: Outcome = "done"
 
     def turns(self) -> Iterator[SessionTurn]:
-        """User messages, one turn each; ends when the run should suspend, continue or stop."""
+        """User messages, one `SessionTurn` each, waiting for them (idle timeout, then suspend);
+        returns when the run should suspend, continue or stop (see `outcome`) or on a close."""
         while True:
             arrived = self.ctx.wait_input(self.ctx.idle_timeout_seconds)
             if not arrived:
@@ -110,6 +126,9 @@ class ChatSession:
 
 
 class SessionTurn:
+    """One user message in a custom agent's loop: `seq` (its `.in` seq), `payload` (the wire's
+    `{message, trigger, metadata, chatId}`), `message` (the UI message), `metadata`, `signal`."""
+
     def __init__(self, ctx: RunContext, record: InputRecord, payload: dict[str, Any]) -> None:
         self.ctx = ctx
         self.seq = record.seq
@@ -121,15 +140,19 @@ class SessionTurn:
 
     @property
     def text(self) -> str:
+        """The message's text parts joined (empty for none)."""
         parts = (self.message or {}).get("parts") or []
         return "".join(str(p.get("text", "")) for p in parts if p.get("type") == "text")
 
     def write(self, chunk: Chunk) -> None:
+        """Append one UI-message chunk (a dict or text) to `.out`, after a stop check. Raises
+        `store.RunSuperseded` when another run took the session over."""
         self.check_stop()
         self.ctx.out.write_chunk(chunk)
 
     def check_stop(self) -> bool:
-        """Look for a `stop` on `.in` (without waiting); other input is not consumed mid-turn."""
+        """Look for a `stop` on `.in` without waiting and set `signal`; returns `signal.aborted`.
+        Other input is not consumed mid-turn."""
         if not self.signal.aborted:
             for record in self.ctx.peek_input():
                 if isinstance(record.chunk, dict) and record.chunk.get("kind") == "stop":
@@ -139,10 +162,17 @@ class SessionTurn:
         return self.signal.aborted
 
     def complete(self) -> None:
+        """Write the turn's `turn-complete` (TS `chat.writeTurnComplete`), answering this message and
+        a stop that arrived during it."""
         self.ctx.complete_turn(max(self.seq, self._stop_seq if self._stop_seq is not None else -1))
 
 
 class Chat:
+    """`chat`, the agent SDK's entry point (TS `chat` from `@trigger.dev/sdk/ai`): `chat.agent` and
+    `chat.custom_agent` define agents; `history`, `store`, `defer`, `request_upgrade`, `end_run` and
+    `close` act on the run whose hook or `run` is executing (found through a context variable) and
+    raise `RuntimeError` elsewhere."""
+
     history = History()
     store = Store()
 
@@ -155,7 +185,10 @@ class Chat:
     ) -> Callable[[Callable[[Turn], Any]], AgentDefinition]: ...
 
     def agent(self, run: Callable[[Turn], Any] | None = None, /, **options: Any) -> Any:
-        """Define and register a chat agent. Use as `chat.agent(id=..., run=fn, ...)` or as a decorator."""
+        """Define and register a chat agent (TS `chat.agent({...})`): `chat.agent(id=..., run=fn, ...)`,
+        or `@chat.agent(id=..., ...)` on the run function. `options` are `AgentDefinition`'s fields.
+        Returns the `AgentDefinition`; a second agent with the same id replaces the first. Raises
+        `TypeError` for an unknown option."""
         if run is not None:
             return self._register(AgentDefinition(run=run, **options))
         if "run" in options:
@@ -174,7 +207,9 @@ class Chat:
     def custom_agent(
         self, id: str
     ) -> Callable[[Callable[[dict[str, Any]], Any]], Callable[[RunContext], Outcome]]:
-        """Register a loop you write yourself: `fn(payload)`, usually around `chat.create_session`."""
+        """Register a loop you write yourself (TS `chat.customAgent`): `@chat.custom_agent("id")` on
+        `fn(payload)`, which usually runs `chat.create_session(payload)` and returns it (or an outcome:
+        `done`, `continue`, `waiting`). The payload is the run's (`chatId`, `sessionId`, ...)."""
 
         def decorate(fn: Callable[[dict[str, Any]], Any]) -> Callable[[RunContext], Outcome]:
             def run(ctx: RunContext) -> Outcome:
@@ -189,13 +224,17 @@ class Chat:
         return decorate
 
     def create_session(self, payload: dict[str, Any]) -> ChatSession:
+        """The custom loop's session for the running run (TS `chat.createSession`). Raises
+        `RuntimeError` outside a running agent."""
         ctx = current_run_context()
         if ctx is None:
             raise RuntimeError("chat.create_session only works inside a running agent")
         return ChatSession(ctx, payload)
 
     def defer(self, work: Any) -> Future[Any]:
-        """Run `work` (callable or awaitable) beside the turn; awaited (at most 5 s) before turn-complete."""
+        """Run `work` (a callable or an awaitable) beside the turn (TS `chat.defer`); it is awaited, at
+        most 5 s, before `turn-complete`. Returns its `Future`, which keeps any exception (the turn goes
+        on)."""
         return _runtime().defer(work)
 
     def request_upgrade(self) -> None:
@@ -216,11 +255,14 @@ class Chat:
         runtime.upgrade_requested = True
 
     def end_run(self) -> None:
-        """Exit after this turn; the next message starts a continuation run."""
+        """Exit after this turn (TS `chat.endRun()`), with no `upgrade-required`; the next message
+        starts a continuation run."""
         _runtime().end_requested = True
 
     def close(self, reason: str | None = None) -> None:
-        """Close the session after this turn (`session-closed` on `.out`); later appends get 409."""
+        """Close the session after this turn (TS `chat.close`): its `turn-complete` carries
+        `session-closed`, `.out` gets `session-closed`, later appends get 409 `session_closed`.
+        `reason` is cut to 256 characters."""
         _runtime().close_reason = (reason or "")[:256]
 
 

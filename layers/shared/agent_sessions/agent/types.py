@@ -24,7 +24,9 @@ MAX_TURNS = 100
 
 
 class AbortSignal:
-    """Set when the turn is stopped (`{kind:"stop"}`) or the session closes mid-turn."""
+    """The turn's stop signal (the TS `signal` / `chat.stopSignal`, an `AbortSignal`): set when the
+    client stops the turn (`{kind:"stop"}` on `.in`) or the session closes mid-turn. Thread-safe:
+    check `aborted` between steps, or block on `wait()`. `reason` says why (`"stop"`, ...)."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
@@ -32,20 +34,27 @@ class AbortSignal:
 
     @property
     def aborted(self) -> bool:
+        """True once the turn was stopped (TS `signal.aborted`)."""
         return self._event.is_set()
 
     def abort(self, reason: str) -> None:
+        """Stop the turn with `reason`; only the first call counts (TS `AbortController.abort`)."""
         if not self._event.is_set():
             self.reason = reason
             self._event.set()
 
     def wait(self, timeout: float | None = None) -> bool:
+        """Block until stopped or `timeout` seconds passed (None: no limit); returns `aborted`."""
         return self._event.wait(timeout)
 
 
 @dataclass
 class Compaction:
-    """Replace all but the last `keep_last` messages with a summary when `should_compact` says so."""
+    """The `compaction` option (TS `compaction: {shouldCompact, summarize}`): after each turn, before
+    its `turn-complete`, when `should_compact(messages)` is True, every message but the last
+    `keep_last` is replaced by one `system` message holding `summarize(older_messages)` (a string),
+    and a transient `data-compaction` chunk (`{"summarized": count}`) tells the client. Neither
+    callable should raise: an exception there is a crash of the run attempt (retried)."""
 
     should_compact: Callable[[list[UIMessage]], bool]
     summarize: Callable[[list[UIMessage]], str]
@@ -54,14 +63,25 @@ class Compaction:
 
 @dataclass
 class PendingMessages:
-    """Steering: messages sent mid-turn are injected between model steps when `should_inject` agrees."""
+    """The `pending_messages` option (TS `pendingMessages: {shouldInject}`): user messages sent while
+    a turn runs are injected into it between model steps when `should_inject(message)` is True, and
+    announced by a transient `data-pending-message-injected` chunk; the others become the next turns."""
 
     should_inject: Callable[[UIMessage], bool] = lambda _message: True
 
 
 @dataclass
 class Turn:
-    """What `run` receives for one turn."""
+    """What `run` receives for one turn (the TS `run()` payload).
+
+    `messages`: the whole conversation as AI SDK `UIMessage` dicts, this turn's user message last;
+    `message`: that message (None for a turn driven by the run's payload); `trigger`:
+    `submit-message`, `regenerate-message` or `action`; `turn`: the turn's index in this run (0-based,
+    restarts at 0 in every run); `client_data`: the validated client data (`client_data_schema`
+    instance, else the raw metadata); `metadata`: the message's metadata; `signal`: the stop signal;
+    `continuation` / `previous_run_id`: this run continues an earlier one; `preloaded`: the run was
+    started by a preload.
+    """
 
     chat_id: str
     run_id: str
@@ -80,7 +100,11 @@ class Turn:
     def stream_text(
         self, model: Model, *, tools: Iterable[Tool] = (), system: str | None = None, max_steps: int = 5
     ) -> Iterable[Chunk]:
-        """Stream the model's answer to this turn's messages, running tools, honouring stop and steering."""
+        """Stream `model`'s answer to this turn's messages (TS `streamText(...)` piped by `run()`):
+        yields AI SDK UI-message chunks (`text-delta`, `reasoning-delta`, `tool-input-available`,
+        `tool-output-available`, ...), runs `tools` (at most `max_steps` model calls), stops at
+        `signal`, and injects steering messages between steps. `system` is the system prompt. Model
+        errors propagate and end the turn with an `error` chunk."""
         return stream_text(
             model,
             self.messages,
@@ -94,7 +118,14 @@ class Turn:
 
 @dataclass
 class ChatEvent:
-    """The argument of every lifecycle hook; fields that do not apply to a hook are None."""
+    """The argument of every lifecycle hook (the TS hook events, e.g. `onTurnStart`'s); fields that
+    do not apply to a hook are None / empty.
+
+    `messages`: the conversation (UI messages); `message`: the user message of the turn; `trigger`
+    and `turn` as on `Turn`; `phase` (`on_chat_suspend`): `preload`, `turn` or `continuation`;
+    `action`: the validated action (`on_action`); `response`: the assistant message just written,
+    `stopped` and `error` (`on_turn_complete`).
+    """
 
     chat_id: str
     run_id: str
@@ -115,6 +146,20 @@ class ChatEvent:
 
 @dataclass
 class AgentDefinition:
+    """What `chat.agent(...)` registers (the TS `chat.agent({...})` options), called with a run's
+    context to run it.
+
+    `id`: the task identifier clients name. `run(turn)` returns or yields the reply: a string, UI
+    chunks, or an iterable of either (see docs/agents.md). `client_data_schema` / `action_schema`:
+    pydantic models validating client data and actions (invalid data ends the turn with an error).
+    Hooks get a `ChatEvent` and may be sync or async: `hydrate_messages` (returns the history to
+    use), `on_preload`, `on_chat_start`, `on_validate_messages` (may return a replacement message),
+    `on_turn_start`, `on_turn_complete`, `on_chat_suspend`, `on_action`. `compaction`,
+    `pending_messages`: see their classes. `max_turns`: turns per run before it ends (the next
+    message starts a continuation). A hook that raises during a turn ends that turn with an `error`
+    chunk; `on_turn_complete` errors are logged.
+    """
+
     id: str
     run: Callable[[Turn], Any] | None = None
     idle_timeout_in_seconds: float | None = None
@@ -134,6 +179,8 @@ class AgentDefinition:
     max_turns: int = MAX_TURNS
 
     def __call__(self, ctx: RunContext) -> Outcome:
+        """Run this agent for one run invocation; returns how the run ends (`done`, `continue`,
+        `waiting`). Raises `store.RunSuperseded` when another run took the session over."""
         from agent_sessions.agent.runtime import ChatRuntime  # the loop imports these types
 
         return ChatRuntime(self, ctx).run()
