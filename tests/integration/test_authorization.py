@@ -92,6 +92,7 @@ SESSION_ROUTES = [
     ("api", "POST", "/api/v1/sessions/{key}/close", {}),
     ("api", "POST", "/api/v1/sessions/{key}/end-and-continue", {"callingRunId": "run_x", "reason": "r"}),
     ("api", "GET", "/api/v1/sessions/{key}/runs", None),
+    ("api", "GET", "/api/v1/sessions/{key}/transcript", None),
     ("api", "GET", "/realtime/v1/sessions/{key}/in/records", None),
     ("api", "GET", "/realtime/v1/sessions/{key}/out/records", None),
     ("api", "POST", "/realtime/v1/sessions/{key}/in/append", "x"),
@@ -209,6 +210,7 @@ MATRIX_ROUTES = [
     Route("close", "api", "POST", "/api/v1/sessions/{key}/close", {"reason": "x" * 300}, authorized=400),
     Route("end-and-continue", "api", "POST", "/api/v1/sessions/{key}/end-and-continue", {}, authorized=400),
     Route("runs", "api", "GET", "/api/v1/sessions/{key}/runs"),
+    Route("transcript", "api", "GET", "/api/v1/sessions/{key}/transcript"),
     Route("records-in", "api", "GET", "/realtime/v1/sessions/{key}/in/records"),
     Route("records-out", "api", "GET", "/realtime/v1/sessions/{key}/out/records"),
     Route("append-in", "api", "POST", "/realtime/v1/sessions/{key}/in/append", "x"),
@@ -224,7 +226,7 @@ READ_OUT = {"records-out", "sse-out", "head-out"}
 READ = {"retrieve", "runs"} | READ_OUT
 WRITE = {"append-in", "url-append-in", "end-and-continue"}
 ADMIN = {"update", "close"}
-SECRET_ONLY = {"records-in", "sse-in", "head-in", "append-out", "url-append-out"}
+SECRET_ONLY = {"transcript", "records-in", "sse-in", "head-in", "append-out", "url-append-out"}
 
 
 def on(names: set[str], forms: tuple[str, ...] = FORMS) -> set[str]:

@@ -59,3 +59,10 @@ def append_channel(principal: Principal, url_key: str, io: str) -> store.Session
     if channel is Channel.OUT:
         principal.require_secret_key("Appending to the out channel")
     return authorize_session(principal, url_key, "write", channel)
+
+
+def read_transcript(principal: Principal, url_key: str) -> store.SessionModel:
+    """A chat's transcript is for secret keys only (an app server renders it for its own user, as
+    the reference's route): a PAT gets 403 before anything is looked up."""
+    principal.require_secret_key("Reading a transcript")
+    return authorize_session(principal, url_key, "read")

@@ -87,6 +87,8 @@ class RunContext:
         """Highest `.in` seq consumed by this run."""
         self._appended_ms: dict[int, int] = {}
         """Append times (ms) of consumed `.in` records no turn has answered yet (first-chunk latency)."""
+        self.turn_complete_seq: int | None = None
+        """The `.out` seq of the last `turn-complete` this run wrote (a history save records it)."""
 
     @property
     def idle_timeout_seconds(self) -> float:
@@ -216,4 +218,4 @@ class RunContext:
             session_closed="true" if closing else None,
             session_closed_reason=closed_reason or None if closing else None,
         )
-        self.out.flush()
+        self.turn_complete_seq = self.out.flush()

@@ -23,43 +23,24 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict
+from typing import Any
 
 from agent_sessions import store
 from agent_sessions.agent.messages import UIMessage
+from agent_sessions.history_records import (
+    LEGACY_SNAPSHOT,
+    RECORD_VERSION,
+    Op,
+    PutOp,
+    Record,
+    StoreOp,
+    TruncateOp,
+    fold,
+)
 from agent_sessions.observability import logger
 
-LEGACY_SNAPSHOT = "chat"
-RECORD_VERSION = 2
-
-
-class PutOp(TypedDict):
-    op: Literal["put"]
-    at: int
-    message: UIMessage
-
-
-class TruncateOp(TypedDict):
-    op: Literal["truncate"]
-    length: int
-
-
-class StoreOp(TypedDict):
-    op: Literal["store"]
-    store: dict[str, Any]
-
-
-Op = PutOp | TruncateOp | StoreOp
-
-
-class Record(TypedDict):
-    v: int
-    token: str
-    savedAt: int
-    lastInEventId: Any
-    ops: list[Op]
+__all__ = ["LEGACY_SNAPSHOT", "ChatHistory", "Delta", "Op", "Record", "Saved", "diff", "fold"]
 
 
 @dataclass(frozen=True)
@@ -113,24 +94,6 @@ def diff(saved: Saved, messages: list[UIMessage], chat_store: dict[str, Any], *,
     return Delta(ops, rebase=False)
 
 
-def fold(records: Iterable[Record]) -> tuple[list[UIMessage], dict[str, Any]]:
-    """Replay records in order into (messages, store)."""
-    messages: list[UIMessage] = []
-    chat_store: dict[str, Any] = {}
-    for record in records:
-        for op in record["ops"]:
-            if op["op"] == "put":
-                if op["at"] < len(messages):
-                    messages[op["at"]] = op["message"]
-                else:
-                    messages.append(op["message"])
-            elif op["op"] == "truncate":
-                del messages[op["length"] :]
-            else:
-                chat_store = op["store"]
-    return messages, chat_store
-
-
 @dataclass
 class ChatHistory:
     """One runtime's view of a chat's saved history: `load` once at boot, `save` after every turn."""
@@ -160,8 +123,17 @@ class ChatHistory:
         snapshot = json.loads(raw)
         return list(snapshot.get("messages") or []), dict(snapshot.get("store") or {})
 
-    def save(self, messages: list[UIMessage], chat_store: dict[str, Any], cursor: Any = None) -> bool:
+    def save(
+        self,
+        messages: list[UIMessage],
+        chat_store: dict[str, Any],
+        cursor: Any = None,
+        out_cursor: int | None = None,
+    ) -> bool:
         """Write what changed since the last load/save; False when nothing had changed (no write).
+
+        `cursor` is the `.in` cursor, `out_cursor` the `.out` seq of the `turn-complete` this save
+        follows (a transcript read hands it to a browser as where to resume).
 
         Raises store.HistoryConflict when another writer saved first (nothing is written; call
         `load` to adopt what it saved).
@@ -175,6 +147,7 @@ class ChatHistory:
             token=token,
             savedAt=int(time.time() * 1000),
             lastInEventId=cursor,
+            lastOutEventId=out_cursor,
             ops=delta.ops,
         )
         previous = self._head
@@ -188,6 +161,10 @@ class ChatHistory:
             self._legacy = False
             self._forget_legacy()
         return True
+
+    def flush(self) -> bool:
+        """Nothing to retry: a save here either commits or raises."""
+        return False
 
     def _forget(self, start: int, stop: int) -> None:
         try:

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from agent_sessions import runs, sessions, store
 from agent_sessions.agent.compaction import compact
-from agent_sessions.agent.history import ChatHistory
+from agent_sessions.agent.transcript_storage import history_for
 from agent_sessions.agent.hooks import HookRunner
 from agent_sessions.agent.input_watcher import InputWatcher
 from agent_sessions.agent.merge import merge_message
@@ -45,7 +45,13 @@ class ChatRuntime:
         self.ctx = ctx
         self.messages: list[UIMessage] = []
         self.store: dict[str, Any] = {}
-        self.history = ChatHistory(ctx.session_id)
+        self.history = history_for(
+            definition.storage,
+            session_id=ctx.session_id,
+            chat_id=ctx.chat_id,
+            run_id=ctx.run_id,
+            client_data=ctx.payload.get("metadata"),
+        )
         self.queue: deque[InputRecord] = deque()
         self.steering = Steering(definition.pending_messages, self.queue)
         self.hooks = HookRunner(ctx.run_id)
@@ -79,6 +85,7 @@ class ChatRuntime:
                 if self.upgrade_requested:
                     return "done"
         finally:
+            self._flush_history()
             current_runtime.reset(token)
             self.hooks.close()
 
@@ -345,9 +352,15 @@ class ChatRuntime:
     def _load(self) -> None:
         self.messages, self.store = self.history.load()
 
+    def _flush_history(self) -> None:
+        try:
+            self.history.flush()
+        except Exception:  # the run is ending either way; the storage logged why
+            logger.exception("retrying the transcript save failed", extra={"run_id": self.ctx.run_id})
+
     def _save(self) -> None:
         try:
-            self.history.save(self.messages, self.store, self.ctx.cursor)
+            self.history.save(self.messages, self.store, self.ctx.cursor, self.ctx.turn_complete_seq)
         except store.HistoryConflict:
             # Another run saved this chat since we loaded it: this run is superseded, and its
             # view of the history must not overwrite the current run's. Adopt what is stored.

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from agent_sessions.agent.messages import Chunk, UIMessage
 from agent_sessions.agent.models.base import Model, stream_text
 from agent_sessions.agent.models.tools import Tool
+from agent_sessions.transcript import TranscriptStorage
 
 if TYPE_CHECKING:
     from agent_sessions.agents import Outcome
@@ -177,6 +178,8 @@ class AgentDefinition:
     compaction: Compaction | None = None
     pending_messages: PendingMessages | None = None
     max_turns: int = MAX_TURNS
+    storage: TranscriptStorage | None = None
+    """Where the chat's transcript is kept; None: the session's DynamoDB history (see transcripts)."""
 
     def __call__(self, ctx: RunContext) -> Outcome:
         """Run this agent for one run invocation; returns how the run ends (`done`, `continue`,

@@ -37,6 +37,13 @@ from agent_sessions.client.types import (
     SessionRun,
     StartSessionResult,
 )
+from agent_sessions.transcript import (
+    TranscriptChangeset,
+    TranscriptCursors,
+    TranscriptPage,
+    TranscriptScope,
+    TranscriptStorage,
+)
 
 __all__ = [
     "APIConnectionError",
@@ -65,4 +72,9 @@ __all__ = [
     "SessionRun",
     "StartSessionResult",
     "StreamEnded",
+    "TranscriptChangeset",
+    "TranscriptCursors",
+    "TranscriptPage",
+    "TranscriptScope",
+    "TranscriptStorage",
 ]

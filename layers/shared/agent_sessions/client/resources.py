@@ -12,6 +12,7 @@ from typing import Any
 from agent_sessions import tokens
 from agent_sessions.client._http import HttpCore, session_path
 from agent_sessions.client.types import CreatedSession, Session, SessionPage, SessionRun, StartSessionResult
+from agent_sessions.transcript import TranscriptCursors, TranscriptPage, TranscriptScope, TranscriptStorage
 
 
 class Auth:
@@ -65,6 +66,7 @@ class Auth:
 
 
 StartSessionAction = Callable[[Mapping[str, Any]], StartSessionResult]
+LoadTranscriptAction = Callable[[Mapping[str, Any]], TranscriptPage]
 
 
 class Sessions:
@@ -183,6 +185,56 @@ class Sessions:
         Raises `NotFoundError`."""
         raw = self._call("GET", f"/api/v1/sessions/{session_path(session)}/runs")
         return [SessionRun.model_validate(r) for r in raw["data"]]
+
+    def transcript(
+        self, session: str, *, limit: int | None = None, before: str | None = None
+    ) -> TranscriptPage:
+        """A page of the chat's saved history, oldest first (`GET …/transcript`, secret key only;
+        the TypeScript SDK's `apiClient.getSessionTranscript`).
+
+        `limit` (1-1000) keeps the newest messages; `before` (a message id, a previous page's
+        `next_cursor`) reads the page before it. `cursors.last_out_event_id` is the `.out` seq to
+        resume a live subscription after. Raises NotFoundError for an unknown chat,
+        BadRequestError for a bad `limit` or `before`.
+        """
+        query: dict[str, str] = {}
+        if limit is not None:
+            query["limit"] = str(limit)
+        if before is not None:
+            query["before"] = before
+        raw = self._call("GET", f"/api/v1/sessions/{session_path(session)}/transcript", params=query)
+        cursors = raw.get("cursors") or {}
+        return TranscriptPage(
+            messages=list(raw.get("messages") or []),
+            cursors=TranscriptCursors(cursors.get("lastOutEventId"), cursors.get("lastInEventId")),
+            next_cursor=raw.get("nextCursor"),
+        )
+
+    def create_load_transcript_action(
+        self, storage: TranscriptStorage | None = None, *, limit: int | None = None
+    ) -> LoadTranscriptAction:
+        """What a page's history load should call on your server (the TypeScript SDK's
+        `chat.createLoadTranscriptAction(storage, {limit})`).
+
+        The action takes `{chat_id | chatId, client_data?, limit?, before?}` and returns a
+        `TranscriptPage`; `.wire()` is the JSON `useLoadTranscript` expects. Without `storage` it
+        reads the default storage (the session's DynamoDB history) through the transcript route;
+        with one, `storage.load`. It does no application authorization: check that the signed-in
+        user may read `chat_id` before calling it.
+        """
+
+        def load_transcript(params: Mapping[str, Any]) -> TranscriptPage:
+            chat_id = str(params.get("chat_id") or params.get("chatId") or "")
+            if not chat_id:
+                raise ValueError("load_transcript needs a chat_id")
+            page_limit = params.get("limit", limit)
+            before = params.get("before")
+            if storage is None:
+                return self.transcript(chat_id, limit=page_limit, before=before)
+            client_data = dict(params.get("client_data") or params.get("clientData") or {})
+            return storage.load(TranscriptScope(chat_id, client_data), limit=page_limit, before=before)
+
+        return load_transcript
 
     def create_start_session_action(
         self,

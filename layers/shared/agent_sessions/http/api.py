@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from agent_sessions import access, auth, rate_limits, runs, sessions, store, streams
+from agent_sessions import access, auth, history_records, rate_limits, runs, sessions, store, streams
 from agent_sessions.config import get_settings
 from agent_sessions.envelopes import dumps
 from agent_sessions.errors import BadRequest, Forbidden, PayloadTooLarge, SessionClosed, Unauthenticated
@@ -276,6 +276,15 @@ def session_runs(session: str) -> Response:
     principal = _principal(control_router)
     item = _session(principal, session, "read")
     return json_response(200, {"data": runs.session_runs(item)})
+
+
+@control_router.get("/api/v1/sessions/<session>/transcript")
+def read_transcript(session: str) -> Response:
+    """A page of the chat's saved history, newest last (the 4.8.3 client's `getSessionTranscript`)."""
+    item = _logged(access.read_transcript(_principal(control_router), params.session_key(session)))
+    query = params.parse(params.TranscriptParams, _query(control_router), "invalid_query")
+    page = history_records.transcript_page(item.session_id or "", limit=query.limit, before=query.before)
+    return json_response(200, page.wire())
 
 
 @control_router.get("/realtime/v1/sessions/<session>/<io>/records")

@@ -58,6 +58,20 @@ _LIST_QUERY = [
     _param("filter[createdAt][from]", "query", _MS, "milliseconds since the epoch"),
     _param("filter[createdAt][to]", "query", _MS, "milliseconds since the epoch"),
 ]
+_TRANSCRIPT_QUERY = [
+    _param(
+        "limit",
+        "query",
+        {"type": "integer", "minimum": 1, "maximum": params.MAX_TRANSCRIPT_LIMIT},
+        "the newest `limit` messages (all when absent)",
+    ),
+    _param(
+        "before",
+        "query",
+        {"type": "string", "minLength": 1, "maxLength": params.MAX_MESSAGE_ID_CHARS},
+        "a message id: the page before it (a previous page's `nextCursor`)",
+    ),
+]
 _RECORDS_QUERY = [_param("afterEventId", "query", _SEQ, "resume after this seq")]
 _PART_ID = _param(
     "X-Part-Id",
@@ -124,6 +138,14 @@ ROUTES_WITH_BODIES: list[Route] = [
         True,
     ),
     ("get", "/api/v1/sessions/{session}/runs", "The session's run history (audit)", [_SESSION], None, False),
+    (
+        "get",
+        "/api/v1/sessions/{session}/transcript",
+        "A page of the chat's saved history (UI messages, newest last; secret key only)",
+        [_SESSION, *_TRANSCRIPT_QUERY],
+        None,
+        False,
+    ),
     (
         "post",
         "/realtime/v1/sessions/{session}/{io}/append",

@@ -23,6 +23,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from agent_sessions.errors import BadRequest, InvalidBody, NotFound
 from agent_sessions.http.errors import validation_message
 from agent_sessions.ids import MAX_EXTERNAL_ID
+from agent_sessions.transcript import MAX_PAGE_LIMIT as MAX_TRANSCRIPT_LIMIT
 
 MAX_SEQ = 2**53 - 1
 """Largest cursor accepted: a JSON-safe integer (the JS client holds seqs as numbers)."""
@@ -112,6 +113,19 @@ class _Params(BaseModel):
 
 class RecordsParams(_Params):
     afterEventId: Seq | None = None
+
+
+MAX_MESSAGE_ID_CHARS = 1024
+"""A transcript's `before` names a UI message id (the AI SDK's are ~16-32 characters)."""
+
+
+class TranscriptParams(_Params):
+    """`GET /api/v1/sessions/{session}/transcript` query: `limit` 1-1000, `before` a message id."""
+
+    limit: Annotated[int, BeforeValidator(lambda v: ascii_int(v, MAX_TRANSCRIPT_LIMIT))] | None = Field(
+        default=None, ge=1
+    )
+    before: Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE_ID_CHARS)] | None = None
 
 
 def _csv(value: Any) -> tuple[str, ...]:
