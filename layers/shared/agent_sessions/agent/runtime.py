@@ -20,13 +20,13 @@ from pydantic import ValidationError
 
 from agent_sessions import runs, sessions, store
 from agent_sessions.agent.compaction import compact
-from agent_sessions.agent.transcript_storage import history_for
 from agent_sessions.agent.hooks import HookRunner
 from agent_sessions.agent.input_watcher import InputWatcher
 from agent_sessions.agent.merge import merge_message
 from agent_sessions.agent.messages import MessageAccumulator, UIMessage, invalid_message_reason
 from agent_sessions.agent.output import OutputPipe
 from agent_sessions.agent.steering import Steering
+from agent_sessions.agent.transcript_storage import history_for
 from agent_sessions.agent.types import AbortSignal, AgentDefinition, ChatEvent, Turn, TurnError
 from agent_sessions.agents import Outcome
 from agent_sessions.ids import new_record_id
