@@ -143,9 +143,19 @@ class TranscriptStorage(Protocol):
 
     def load(
         self, scope: TranscriptScope, *, limit: int | None = None, before: str | None = None
-    ) -> TranscriptPage: ...
+    ) -> TranscriptPage:
+        """The conversation of `scope.chat_id`, oldest first: all of it, or the newest `limit`
+        messages before message id `before` with `next_cursor` set when older ones exist (`page`
+        does the slicing). `state` is what the last save's changeset carried. Mirrors the TS
+        `TranscriptStorage.load`. An exception fails the run's attempt (it is retried)."""
+        ...
 
-    def save(self, ctx: TranscriptSaveContext, changeset: TranscriptChangeset) -> None: ...
+    def save(self, ctx: TranscriptSaveContext, changeset: TranscriptChangeset) -> None:
+        """Store one changeset: apply `changeset.changes` (a row store) or write `changeset.entries`
+        and `changeset.state` whole (a document store). Must be idempotent: a changeset may come
+        again after a failure. Mirrors the TS `TranscriptStorage.save`; an exception is logged and
+        the changes are handed over again later."""
+        ...
 
 
 # ---------------------------------------------------------------- pure helpers
