@@ -24,6 +24,13 @@ def echo_reply(text: str) -> str:
 
 
 class OfflineModel:
+    """A deterministic `Model` that needs no credentials or network: the local stack's and the
+    tests' model. It answers the last user message with `reply(text)` (default `echo_reply`), one
+    word per `TextDelta`, sleeping `delay_seconds` between words; when that message names a tool
+    (`weather` for `get_weather`) it calls it with `tool_inputs(tool, text)` (default: the tool's
+    first string field set to the message's last capitalised word) and then answers from the tool's
+    output. `calls` counts `stream` calls."""
+
     def __init__(
         self,
         reply: Callable[[str], str] = echo_reply,
@@ -39,6 +46,8 @@ class OfflineModel:
     def stream(
         self, messages: list[ModelMessage], *, tools: Sequence[Tool] = (), system: str | None = None
     ) -> Iterator[ModelEvent]:
+        """One model step over `messages` (model messages, oldest first): `TextDelta`s or one
+        `ToolCall`, then a `Finish` (`stop` or `tool-calls`). `system` is ignored."""
         self.calls += 1
         last: ModelMessage = messages[-1] if messages else {"role": "user", "content": []}
         content: list[dict[str, Any]] = list(last.get("content") or [])
