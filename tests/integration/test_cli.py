@@ -194,3 +194,22 @@ def test_the_local_dev_key_is_found_without_configuration(
     bare = {k: v for k, v in env.items() if k not in ("AGENT_SESSIONS_SECRET_KEY", "TRIGGER_SECRET_KEY")}
     result = run(["sessions", "list"], {**bare, "AGENT_SESSIONS_STATE_DIR": str(state)})
     assert result.returncode == 0, result.stderr
+
+
+def test_runs_live_lists_a_run_cancel_ends_it_and_the_chat_continues(
+    env: dict[str, str], stack: LocalStack
+) -> None:
+    first = run(["chat", "demo-chat", "--chat-id", "cli-kill"], env, stdin="before cancel\n")
+    assert "You said: before cancel." in first.stdout, first.stderr
+    with AgentSessions(stack.secret_key, stack.base_url) as client:
+        run_id = client.sessions.retrieve("cli-kill").current_run_id
+    listed = run(["runs", "--live"], env)
+    assert listed.returncode == 0 and run_id in listed.stdout, listed.stdout + listed.stderr
+
+    canceled = run(["runs", "--cancel", str(run_id)], env)
+
+    assert canceled.returncode == 0 and f"canceled {run_id}" in canceled.stdout, canceled.stderr
+    again = run(["chat", "demo-chat", "--chat-id", "cli-kill"], env, stdin="after cancel\n")
+    assert "You said: after cancel." in again.stdout, again.stderr
+    with AgentSessions(stack.secret_key, stack.base_url) as client:
+        assert [r.reason for r in client.sessions.runs("cli-kill")] == ["initial", "continuation"]

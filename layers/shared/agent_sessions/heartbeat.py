@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 
-from agent_sessions import store
+from agent_sessions import run_control, store
 from agent_sessions.observability import logger
 
 
@@ -40,13 +40,18 @@ class Heartbeat:
             self._thread = None
 
     def renew(self) -> None:
-        """One renewal now. Raises store.RunSuperseded when the run is no longer EXECUTING."""
+        """One renewal now. Raises store.RunSuperseded when the run is no longer EXECUTING, and
+        when it has gone `run_max_seconds_without_input` without input (then it ends the run,
+        closing its open turn: `run_control.enforce_input_wall`)."""
         try:
-            store.renew_lease(self.run_id, store.epoch() + self.ttl)
+            last_input_at = store.renew_lease(self.run_id, store.epoch() + self.ttl)
         except store.RunSuperseded:
             self.superseded.set()
             raise
         self.renewals += 1
+        if run_control.enforce_input_wall(self.run_id, last_input_at):
+            self.superseded.set()
+            raise store.RunSuperseded(self.run_id)
 
     def _beat(self) -> None:
         while not self._stop.wait(self.ttl / 3):

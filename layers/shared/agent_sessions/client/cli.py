@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -237,6 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     close.add_argument("--reason", default=None)
     tail = commands.add_parser("tail", help="watch a session's output live")
     tail.add_argument("chat_id")
+    runs = commands.add_parser("runs", help="the kill switch: list live runs, cancel one")
+    runs_action = runs.add_mutually_exclusive_group(required=True)
+    runs_action.add_argument("--live", action="store_true", help="list the environment's live runs")
+    runs_action.add_argument("--cancel", metavar="RUN_ID", help="end this run now")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     out = sys.stdout
@@ -247,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
                 return run_chat(client, args.task_id, args.chat_id, out)
             if args.command == "tail":
                 return run_tail(client, args.chat_id, out)
+            if args.command == "runs":
+                return _runs(client, args, out)
             if args.action == "list":
                 _print_sessions(client.sessions.list(limit=args.limit, status=args.status).data, out)
             elif args.action == "show":
@@ -272,6 +279,16 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return 130
+
+
+def _runs(client: AgentSessions, args: argparse.Namespace, out: TextIO) -> int:
+    if args.cancel:
+        out.write(f"canceled {client.runs.cancel(args.cancel)}\n")
+        return 0
+    for run in client.runs.live():
+        idle = f"{time.time() - run['lastInputAt']:.0f}s" if run.get("lastInputAt") else "-"
+        out.write(f"{run['id']}  {run['sessionId']}  {run['status']:<9} idle {idle:>7}  {run['createdAt']}\n")
+    return 0
 
 
 def _fail(message: str) -> int:

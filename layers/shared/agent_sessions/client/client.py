@@ -7,7 +7,7 @@ import httpx
 from agent_sessions.client._http import HttpCore
 from agent_sessions.client.discovery import resolve_secret_key
 from agent_sessions.client.errors import AgentSessionsError
-from agent_sessions.client.resources import Auth, Sessions
+from agent_sessions.client.resources import Auth, Runs, Sessions
 
 
 class AgentSessions:
@@ -38,6 +38,7 @@ class AgentSessions:
         self._core = HttpCore(base_url, http, timeout)
         self.auth = Auth(self._core, key)
         self.sessions = Sessions(self._core, key, self.auth)
+        self.runs = Runs(self._core, key)
 
     @property
     def base_url(self) -> str:

@@ -296,3 +296,22 @@ class Sessions:
             return StartSessionResult(session_id=created.id, run_id=created.run_id, public_access_token=token)
 
         return start_session
+
+
+class Runs:
+    """The kill switch (secret key only): the environment's live runs, and cancelling one."""
+
+    def __init__(self, core: HttpCore, secret_key: str) -> None:
+        self._core = core
+        self._key = secret_key
+
+    def live(self) -> builtins.list[dict[str, Any]]:
+        """Runs that are not final: `{id, sessionId, status, createdAt, lastInputAt, leaseExpiresAt}`
+        (times in epoch seconds except `createdAt`, ISO 8601)."""
+        return list(self._core.request("GET", "/api/v1/runs/live", token=self._key)["data"])
+
+    def cancel(self, run_id: str) -> str:
+        """End the run now, as the TypeScript SDK's `runs.cancel`: its open turn closes for readers
+        and the session's next message starts a continuation. Idempotent; returns the run id.
+        Raises NotFoundError for a run of another environment or none."""
+        return str(self._core.request("POST", f"/api/v2/runs/{run_id}/cancel", token=self._key)["id"])

@@ -13,7 +13,17 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from agent_sessions import access, auth, history_records, rate_limits, runs, sessions, store, streams
+from agent_sessions import (
+    access,
+    auth,
+    history_records,
+    rate_limits,
+    run_control,
+    runs,
+    sessions,
+    store,
+    streams,
+)
 from agent_sessions.config import get_settings
 from agent_sessions.envelopes import dumps
 from agent_sessions.errors import BadRequest, Forbidden, PayloadTooLarge, SessionClosed, Unauthenticated
@@ -285,6 +295,34 @@ def read_transcript(session: str) -> Response:
     query = params.parse(params.TranscriptParams, _query(control_router), "invalid_query")
     page = history_records.transcript_page(item.session_id or "", limit=query.limit, before=query.before)
     return json_response(200, page.wire())
+
+
+# ---------------------------------------------------------------- kill switch (secret key only)
+
+
+def _operator(router: APIGatewayHttpRouter) -> auth.Principal:
+    principal = _principal(router)
+    if not principal.is_secret_key:
+        raise auth.forbidden()
+    return principal
+
+
+@control_router.get("/api/v1/runs/live")
+def live_runs() -> Response:
+    """`{"data": [LiveRun...]}`: the environment's runs that are not final."""
+    principal = _operator(control_router)
+    return json_response(
+        200, {"data": [r.to_json() for r in run_control.live_runs(principal.environment.id)]}
+    )
+
+
+@control_router.post("/api/v2/runs/<run>/cancel")
+def cancel_run(run: str) -> Response:
+    """`runs.cancel(runId)`'s route: end the run now (`{"id": runId}`), idempotently."""
+    principal = _operator(control_router)
+    found = run_control.get_env_run(principal.environment.id, run)
+    run_control.end_run(found, run_control.CANCELED_BY_OPERATOR)
+    return json_response(200, {"id": found.run_id})
 
 
 @control_router.get("/realtime/v1/sessions/<session>/<io>/records")
