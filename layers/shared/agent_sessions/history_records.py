@@ -1,4 +1,4 @@
-"""The stored format of a chat's history (records of `put` / `truncate` / `store` operations) and
+"""The stored format of a chat's history (records of `put` / `truncate` / `store` / `state` operations) and
 the server's read of it: `fold` replays records, `read_saved` returns the last committed save.
 
 Pure of the agent SDK (no model or runtime imports), so the API's transcript route reads the
@@ -37,7 +37,15 @@ class StoreOp(TypedDict):
     store: dict[str, Any]
 
 
-Op = PutOp | TruncateOp | StoreOp
+class StateOp(TypedDict):
+    """The run state kept beside the conversation (`chat.inject`'s queue, a suspended run's
+    `chat.local` values), whole; not part of the transcript."""
+
+    op: Literal["state"]
+    state: dict[str, Any]
+
+
+Op = PutOp | TruncateOp | StoreOp | StateOp
 
 
 class Record(TypedDict, total=False):
@@ -52,8 +60,15 @@ class Record(TypedDict, total=False):
 
 def fold(records: Iterable[Record]) -> tuple[list[UIMessage], dict[str, Any]]:
     """Replay records in order into (messages, store)."""
+    messages, chat_store, _state = fold_with_state(records)
+    return messages, chat_store
+
+
+def fold_with_state(records: Iterable[Record]) -> tuple[list[UIMessage], dict[str, Any], dict[str, Any]]:
+    """Replay records in order into (messages, store, run state)."""
     messages: list[UIMessage] = []
     chat_store: dict[str, Any] = {}
+    state: dict[str, Any] = {}
     for record in records:
         for op in record["ops"]:
             if op["op"] == "put":
@@ -63,9 +78,11 @@ def fold(records: Iterable[Record]) -> tuple[list[UIMessage], dict[str, Any]]:
                     messages.append(op["message"])
             elif op["op"] == "truncate":
                 del messages[op["length"] :]
+            elif op["op"] == "state":
+                state = op["state"]
             else:
                 chat_store = op["store"]
-    return messages, chat_store
+    return messages, chat_store, state
 
 
 @dataclass(frozen=True)

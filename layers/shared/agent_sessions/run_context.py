@@ -118,7 +118,7 @@ class RunContext:
         self._appended_ms = {
             seq: ms for seq, ms in self._appended_ms.items() if answering_seq is None or seq > answering_seq
         }
-        self.out.stamp_turn(answering_seq, appended)
+        self.out.stamp_turn(answering_seq, appended, run_id=self.run_id, run_reason=self.reason)
 
     def close_open_turn(self) -> bool:
         """Close a turn a dead attempt or run left open (error + turn-complete); True if there was one.
@@ -128,8 +128,8 @@ class RunContext:
         if not self.tail.open_turn:
             return False
         self.out.write_chunk({"type": "error", "errorText": MID_TURN_FAILURE})
-        self.complete_turn(self.tail.open_answering, error=True)
-        self.tail = streams.TurnTail(self.tail.open_answering, False, None)
+        self.complete_turn(self.tail.open_answering, error=True, interrupted=True)
+        self.tail = streams.TurnTail(self.tail.open_answering, False, None, interrupted=True)
         return True
 
     # ------------------------------------------------------------ input
@@ -198,12 +198,14 @@ class RunContext:
         error: bool = False,
         with_token: bool = True,
         closed_reason: str | None = None,
+        interrupted: bool = False,
     ) -> None:
         """Write `turn-complete` and wait until it is committed.
 
         `session-in-event-id` is the seq of the input this turn answers (the client matches it
         against its own send; None for a turn driven by the run's payload); error and action turns
-        carry no fresh token, like the reference runtime.
+        carry no fresh token, like the reference runtime. `interrupted` marks a turn closed because
+        its run could not finish it (streams.INTERRUPTED_HEADER), so the next boot can recover it.
         """
         fresh = with_token and not error
         token = (
@@ -217,5 +219,6 @@ class RunContext:
             session_in_consumed_id=str(self.cursor),
             session_closed="true" if closing else None,
             session_closed_reason=closed_reason or None if closing else None,
+            turn_interrupted="true" if interrupted else None,
         )
         self.turn_complete_seq = self.out.flush()

@@ -16,7 +16,7 @@ from typing import Any
 
 from agent_sessions import store
 from agent_sessions.config import get_settings
-from agent_sessions.envelopes import decode_data, dumps, parse_envelope
+from agent_sessions.envelopes import decode_data, dumps, envelope_data, parse_envelope
 from agent_sessions.errors import ConcurrencyError, PayloadTooLarge, RateLimited, SessionClosed
 from agent_sessions.ids import new_record_id
 from agent_sessions.observability import metrics
@@ -27,6 +27,14 @@ CONTROL_HEADER = "trigger-control"
 TURN_HEADER = "turn-in-event-id"
 """Stamped on a turn's first `.out` record: the `.in` seq the turn answers ("" for a payload turn),
 so whoever finds the turn open after a crash can close it with the right `session-in-event-id`."""
+RUN_HEADER = "turn-run-id"
+"""Stamped beside TURN_HEADER: the run answering the turn, so a client learns of a new run
+(continuation, upgrade) from the stream it already reads (`AgentChat(on_triggered=...)`)."""
+RUN_REASON_HEADER = "turn-run-reason"
+"""Stamped beside RUN_HEADER: why that run was triggered (`initial`, `continuation`, `upgrade`, ...)."""
+INTERRUPTED_HEADER = "turn-interrupted"
+"""On a `turn-complete` that closed a turn its run could not finish (crash, failed last attempt):
+the next run boot reads that turn back as a partial answer (`on_recovery_boot`)."""
 _APPEND_ATTEMPTS = 8
 
 
@@ -209,6 +217,7 @@ class OutWriter:
         self._stamp: str | None = None
         self._turn_input_ms: int | None = None
         """Append time (ms) of the input the stamped turn answers, for the `TimeToFirstChunk` metric."""
+        self._stamp_extra: list[list[str]] = []
         self.window = get_settings().out_coalesce_window_seconds if window_seconds is None else window_seconds
         self._next_seq: int | None = None
         self._buffer: list[tuple[str, list[list[str]]]] = []
@@ -236,9 +245,17 @@ class OutWriter:
                 self._stamp = None  # a turn that wrote no chunk never opened
         self._enqueue("", control_headers(kind, **headers))
 
-    def stamp_turn(self, answering_seq: int | None, input_appended_ms: int | None = None) -> None:
+    def stamp_turn(
+        self,
+        answering_seq: int | None,
+        input_appended_ms: int | None = None,
+        *,
+        run_id: str | None = None,
+        run_reason: str | None = None,
+    ) -> None:
         """The turn's next chunk (its first) carries TURN_HEADER = `answering_seq`: from then
         on the turn is open until its turn-complete. Control records do not open a turn.
+        With `run_id` it also carries RUN_HEADER (and RUN_REASON_HEADER).
 
         `input_appended_ms` (ms since the epoch, the `.in` record's timestamp): when given, the
         commit of that first chunk emits `TimeToFirstChunk`, the send-to-first-output latency a
@@ -246,6 +263,9 @@ class OutWriter:
         with self._cond:
             self._stamp = "" if answering_seq is None else str(answering_seq)
             self._turn_input_ms = input_appended_ms
+            self._stamp_extra = [[RUN_HEADER, run_id]] if run_id else []
+            if run_id and run_reason:
+                self._stamp_extra.append([RUN_REASON_HEADER, run_reason])
 
     def _raise_error(self) -> None:
         if isinstance(self._error, store.RunSuperseded):
@@ -258,7 +278,7 @@ class OutWriter:
             if self._error is not None:
                 self._raise_error()
             if self._stamp is not None and body:
-                headers = [*headers, [TURN_HEADER, self._stamp]]
+                headers = [*headers, [TURN_HEADER, self._stamp], *self._stamp_extra]
                 self._stamp = None
             self._buffer.append((body, headers))
             self._cond.notify_all()
@@ -448,6 +468,8 @@ class TurnTail:
     """A turn began after that turn-complete and never completed (its run died mid-turn)."""
     open_answering: int | None
     """The `.in` seq the open turn answers (None for a payload-driven turn)."""
+    interrupted: bool = False
+    """The newest turn-complete closed an interrupted turn (INTERRUPTED_HEADER)."""
 
     @property
     def cursor(self) -> int:
@@ -465,16 +487,58 @@ def turn_tail(session_id: str, scan_limit: int = 5000) -> TurnTail:
     newest = store.read_pages(session_id, "out", -1, limit=scan_limit, newest_first=True)
     for record in islice(newest, scan_limit):
         if control_kind(record) == "turn-complete":
-            return _tail(_int_header(record, "session-in-event-id"), opened)
+            interrupted = header(record, INTERRUPTED_HEADER) == "true"
+            return _tail(_int_header(record, "session-in-event-id"), opened, interrupted)
         if header(record, TURN_HEADER) is not None:
             opened = record
     return _tail(None, opened)
 
 
-def _tail(answered: int | None, opened: store.StoredRecord | None) -> TurnTail:
+def _tail(answered: int | None, opened: store.StoredRecord | None, interrupted: bool = False) -> TurnTail:
     if opened is None:
-        return TurnTail(answered, False, None)
+        return TurnTail(answered, False, None, interrupted)
     return TurnTail(answered, True, _int_header(opened, TURN_HEADER))
+
+
+@dataclass(frozen=True)
+class InterruptedTurn:
+    """The newest turn on `.out`, closed because its run could not finish it."""
+
+    answering: int | None
+    """The `.in` seq it answered (None for a payload-driven turn)."""
+    closed_at_seq: int
+    """The `.out` seq of its closing turn-complete: which interrupted turn this is."""
+    chunks: list[Any]
+    """Its UI-message chunks as written, without the closing `error` chunk."""
+
+
+def interrupted_turn(session_id: str, scan_limit: int = 5000) -> InterruptedTurn | None:
+    """Read the newest turn back when its turn-complete is an interrupted closure; else None.
+
+    Newest first, in pages of 25 items, back to that turn's first (stamped) record.
+    """
+    closing: store.StoredRecord | None = None
+    records: list[store.StoredRecord] = []
+    newest = store.read_pages(session_id, "out", -1, limit=scan_limit, newest_first=True)
+    for record in islice(newest, scan_limit):
+        if closing is None:
+            if control_kind(record) != "turn-complete":
+                continue
+            if header(record, INTERRUPTED_HEADER) != "true":
+                return None
+            closing = record
+            continue
+        if control_kind(record) == "turn-complete":
+            break  # the previous turn: this one never wrote a stamped record
+        records.append(record)
+        if header(record, TURN_HEADER) is not None:
+            break
+    if closing is None:
+        return None
+    chunks = [envelope_data(r.body) for r in reversed(records) if r.body and not control_kind(r)]
+    if chunks and isinstance(chunks[-1], dict) and chunks[-1].get("type") == "error":
+        chunks.pop()
+    return InterruptedTurn(_int_header(closing, "session-in-event-id"), closing.seq, chunks)
 
 
 def turn_closing_records(answering: int | None, reason: str) -> list[tuple[str, list[list[str]]]]:
@@ -482,7 +546,15 @@ def turn_closing_records(answering: int | None, reason: str) -> list[tuple[str, 
     seq = str(answering) if answering is not None else None
     return [
         (envelope({"type": "error", "errorText": reason}), []),
-        ("", control_headers("turn-complete", session_in_event_id=seq, session_in_consumed_id=seq)),
+        (
+            "",
+            control_headers(
+                "turn-complete",
+                session_in_event_id=seq,
+                session_in_consumed_id=seq,
+                turn_interrupted="true",
+            ),
+        ),
     ]
 
 

@@ -59,7 +59,7 @@ def _report_failure(ctx: RunContext, exc: Exception) -> None:
         ctx.out.write_chunk(
             {"type": "error", "errorText": f"The agent run failed: {type(exc).__name__}: {exc}"}
         )
-        ctx.complete_turn(ctx.cursor if ctx.cursor >= 0 else None, error=True)
+        ctx.complete_turn(ctx.cursor if ctx.cursor >= 0 else None, error=True, interrupted=True)
     except Exception:
         logger.exception("could not report the failure on .out", extra={"run_id": ctx.run_id})
 

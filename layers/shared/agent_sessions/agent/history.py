@@ -2,7 +2,9 @@
 
 A save writes one record holding only what changed since the last save, as operations on the
 message list: `put` (message at a position: changed in place, or appended), `truncate` (a regenerate
-or `chat.history` edit dropped the tail) and `store` (the whole `chat.store`, when it changed). Reading
+or `chat.history` edit dropped the tail), `store` (the whole `chat.store`, when it changed) and `state`
+(the run state the runtime keeps beside the conversation: `chat.inject`'s queue and placed messages,
+a suspended run's `chat.local` values; whole, when it changed). Reading
 folds the records from the head's base in order. When the change starts at position 0 (compaction's
 summary, `chat.history.replace`, a hydrate hook's new list, the first save of a chat) the record is a
 *rebase*: it holds the whole list and the store, the history starts over at it, and the records
@@ -34,13 +36,25 @@ from agent_sessions.history_records import (
     Op,
     PutOp,
     Record,
+    StateOp,
     StoreOp,
     TruncateOp,
     fold,
+    fold_with_state,
 )
 from agent_sessions.observability import logger
 
-__all__ = ["LEGACY_SNAPSHOT", "ChatHistory", "Delta", "Op", "Record", "Saved", "diff", "fold"]
+__all__ = [
+    "LEGACY_SNAPSHOT",
+    "ChatHistory",
+    "Delta",
+    "Op",
+    "Record",
+    "Saved",
+    "diff",
+    "fold",
+    "fold_with_state",
+]
 
 
 @dataclass(frozen=True)
@@ -50,12 +64,18 @@ class Saved:
     keys: tuple[str, ...] = ()
     digests: tuple[str, ...] = ()
     store_digest: str = ""
+    state_digest: str = ""
 
     @classmethod
-    def of(cls, messages: list[UIMessage], chat_store: dict[str, Any]) -> Saved:
+    def of(
+        cls, messages: list[UIMessage], chat_store: dict[str, Any], state: dict[str, Any] | None = None
+    ) -> Saved:
         digests = tuple(_digest(m) for m in messages)
         return cls(
-            tuple(_key(m, d) for m, d in zip(messages, digests, strict=True)), digests, _digest(chat_store)
+            tuple(_key(m, d) for m, d in zip(messages, digests, strict=True)),
+            digests,
+            _digest(chat_store),
+            _digest(state or {}),
         )
 
 
@@ -65,13 +85,21 @@ class Delta:
     rebase: bool
 
 
-def diff(saved: Saved, messages: list[UIMessage], chat_store: dict[str, Any], *, fresh: bool) -> Delta:
-    """The operations that turn `saved` into `messages`/`chat_store`; `fresh` = nothing stored yet.
+def diff(
+    saved: Saved,
+    messages: list[UIMessage],
+    chat_store: dict[str, Any],
+    *,
+    fresh: bool,
+    state: dict[str, Any] | None = None,
+) -> Delta:
+    """The operations that turn `saved` into `messages`/`chat_store`/`state`; `fresh` = nothing stored yet.
 
     Messages match by id along the common prefix; a matched message whose content changed is a `put`
     in place, anything after the prefix is dropped (`truncate`) and re-put.
     """
-    current = Saved.of(messages, chat_store)
+    state = state or {}
+    current = Saved.of(messages, chat_store, state)
     prefix = 0
     for old, new in zip(saved.keys, current.keys, strict=False):
         if old != new:
@@ -80,6 +108,8 @@ def diff(saved: Saved, messages: list[UIMessage], chat_store: dict[str, Any], *,
     if fresh or (prefix == 0 and saved.keys):
         ops: list[Op] = [PutOp(op="put", at=i, message=m) for i, m in enumerate(messages)]
         ops.append(StoreOp(op="store", store=chat_store))
+        if state:
+            ops.append(StateOp(op="state", state=state))
         return Delta(ops, rebase=True)
     ops = [
         PutOp(op="put", at=i, message=messages[i])
@@ -91,6 +121,8 @@ def diff(saved: Saved, messages: list[UIMessage], chat_store: dict[str, Any], *,
     ops.extend(PutOp(op="put", at=i, message=messages[i]) for i in range(prefix, len(messages)))
     if saved.store_digest != current.store_digest:
         ops.append(StoreOp(op="store", store=chat_store))
+    if saved.state_digest != current.state_digest:
+        ops.append(StateOp(op="state", state=state))
     return Delta(ops, rebase=False)
 
 
@@ -102,17 +134,20 @@ class ChatHistory:
     _head: store.HistoryHead | None = None
     _saved: Saved = field(default_factory=Saved)
     _legacy: bool = False
+    state: dict[str, Any] = field(default_factory=dict)
+    """The run state as last loaded or saved (see the module docstring; `{}` when none)."""
 
     def load(self) -> tuple[list[UIMessage], dict[str, Any]]:
         """(messages, chat store) as last saved; empty for a new chat."""
         stored = store.read_history(self.session_id)
         self._head = stored.head
         self._legacy = False
+        self.state = {}
         if stored.head is not None:
-            messages, chat_store = fold(json.loads(body) for body in stored.records)
+            messages, chat_store, self.state = fold_with_state(json.loads(body) for body in stored.records)
         else:
             messages, chat_store = self._load_legacy()
-        self._saved = Saved.of(messages, chat_store)
+        self._saved = Saved.of(messages, chat_store, self.state)
         return messages, chat_store
 
     def _load_legacy(self) -> tuple[list[UIMessage], dict[str, Any]]:
@@ -129,16 +164,20 @@ class ChatHistory:
         chat_store: dict[str, Any],
         cursor: Any = None,
         out_cursor: int | None = None,
+        *,
+        state: dict[str, Any] | None = None,
     ) -> bool:
         """Write what changed since the last load/save; False when nothing had changed (no write).
 
         `cursor` is the `.in` cursor, `out_cursor` the `.out` seq of the `turn-complete` this save
-        follows (a transcript read hands it to a browser as where to resume).
+        follows (a transcript read hands it to a browser as where to resume). `state` replaces the
+        run state (None: keep it as it is).
 
         Raises store.HistoryConflict when another writer saved first (nothing is written; call
         `load` to adopt what it saved).
         """
-        delta = diff(self._saved, messages, chat_store, fresh=self._head is None)
+        state = self.state if state is None else state
+        delta = diff(self._saved, messages, chat_store, fresh=self._head is None, state=state)
         if not delta.ops:
             return False
         token = uuid.uuid4().hex
@@ -154,7 +193,8 @@ class ChatHistory:
         self._head = store.append_history(
             self.session_id, previous, _dumps(record), token=token, rebase=delta.rebase
         )
-        self._saved = Saved.of(messages, chat_store)
+        self._saved = Saved.of(messages, chat_store, state)
+        self.state = state
         if delta.rebase and previous is not None:
             self._forget(previous.base, self._head.base)
         if self._legacy:

@@ -36,6 +36,7 @@ from agent_sessions.client.types import (
     SessionPage,
     SessionRun,
     StartSessionResult,
+    TriggeredEvent,
 )
 from agent_sessions.transcript import (
     TranscriptChangeset,
@@ -77,4 +78,5 @@ __all__ = [
     "TranscriptPage",
     "TranscriptScope",
     "TranscriptStorage",
+    "TriggeredEvent",
 ]

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from agent_sessions.client.client import AgentSessions
-from agent_sessions.client.transport import ChatStream, ChatTransport
+from agent_sessions.client.transport import ChatStream, ChatTransport, OnTriggered
 from agent_sessions.client.types import ChatSessionState, StartSessionResult
 
 
@@ -34,8 +34,13 @@ class AgentChat:
         session: ChatSessionState | Mapping[str, Any] | None = None,
         trigger_config: Mapping[str, Any] | None = None,
         on_turn_complete: Callable[[str, ChatSessionState], None] | None = None,
+        on_triggered: OnTriggered | None = None,
         stream_timeout_seconds: int = 120,
     ) -> None:
+        """`on_triggered(TriggeredEvent(chat_id, run_id, reason))` (the TS `onTriggered`) is called when
+        this chat starts its session (`initial`) and when a turn arrives from a run it has not seen
+        yet: a continuation, an upgrade, or the current run after restoring `session=`.
+        """
         self.agent = agent
         self.id = id or str(uuid.uuid4())
         self.client = client or AgentSessions()
@@ -51,6 +56,7 @@ class AgentChat:
             adopt_turn_tokens=False,
             base_url=self.client.base_url,
             http=self.client.http,
+            on_triggered=on_triggered,
         )
 
     def _start(self, params: dict[str, Any]) -> StartSessionResult:

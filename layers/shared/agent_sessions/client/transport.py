@@ -24,12 +24,16 @@ from agent_sessions.client.errors import (
     SessionClosedError,
 )
 from agent_sessions.client.sse import RecordStream
-from agent_sessions.client.types import ChatSessionState, Record, StartSessionResult
+from agent_sessions.client.types import ChatSessionState, Record, StartSessionResult, TriggeredEvent
 from agent_sessions.ui_messages import TextDeltaChunk, UIMessageChunk
 
 StartSession = Callable[[dict[str, Any]], StartSessionResult | Mapping[str, Any]]
 AccessToken = Callable[[str], str]
 SessionChange = Callable[[str, ChatSessionState | None], None]
+OnTriggered = Callable[[TriggeredEvent], None]
+RUN_HEADER = "turn-run-id"
+"""On a turn's first `.out` record: the run answering it (`streams.RUN_HEADER` on the server)."""
+RUN_REASON_HEADER = "turn-run-reason"
 
 
 class ChatStream:
@@ -174,6 +178,7 @@ class ChatTransport:
         stream_timeout_seconds: int = 120,
         adopt_turn_tokens: bool = True,
         http: httpx.Client | None = None,
+        on_triggered: OnTriggered | None = None,
     ) -> None:
         self.task = task
         self._access_token = access_token
@@ -189,6 +194,9 @@ class ChatTransport:
         self._adopt_tokens = adopt_turn_tokens
         self._lock = threading.Lock()
         self._starting: dict[str, Future[ChatSessionState]] = {}
+        self.on_triggered = on_triggered
+        self._runs: dict[str, str] = {}
+        """The newest run each chat is known to have (reported through `on_triggered` once)."""
 
     # ------------------------------------------------------------ state
 
@@ -260,6 +268,8 @@ class ChatTransport:
                 )
             self._set(chat_id, state)
             pending.set_result(state)
+            if self._start_session is not None:
+                self._triggered(chat_id, parsed.run_id, "initial")
             return state
         except BaseException as exc:
             pending.set_exception(exc)
@@ -405,6 +415,9 @@ class ChatTransport:
 
         def on_record(record: Record) -> None:
             cursor["last"] = str(record.seq)
+            run_id = record.header(RUN_HEADER)
+            if run_id:
+                self._triggered(chat_id, run_id, record.header(RUN_REASON_HEADER) or "continuation")
 
         def on_end(end: Record | None) -> None:
             if end is None:
@@ -428,6 +441,15 @@ class ChatTransport:
                 self.on_turn_complete(chat_id, updated)
 
         return ChatStream(records, since_in_seq, on_record, on_end, unread_turn_in_seq=unread_turn_in_seq)
+
+    def _triggered(self, chat_id: str, run_id: str, reason: str) -> None:
+        """Report a run this chat has not reported yet (`on_triggered`)."""
+        with self._lock:
+            if self._runs.get(chat_id) == run_id:
+                return
+            self._runs[chat_id] = run_id
+        if self.on_triggered is not None:
+            self.on_triggered(TriggeredEvent(chat_id=chat_id, run_id=run_id, reason=reason))
 
     def close(self) -> None:
         """Close the HTTP client, unless it was passed in as `http=`."""

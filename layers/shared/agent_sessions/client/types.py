@@ -78,6 +78,18 @@ class StartSessionResult(_Model):
     public_access_token: str
 
 
+class TriggeredEvent(_Model):
+    """A run was triggered for the chat (`AgentChat(on_triggered=...)`, the TS `onTriggered` event).
+
+    `reason`: `initial` (session start), `continuation` (a message after the previous run ended,
+    or recovery after it died), `upgrade` (`chat.request_upgrade`), or what `end-and-continue` named.
+    """
+
+    chat_id: str
+    run_id: str
+    reason: str
+
+
 class ChatSessionState(_Model):
     """What to persist per chat to resume after a restart: the TS transport's `ChatSessionState`
     (`getSession` / `sessions` option), in snake case. `last_event_id` is the `.out` seq read up to
