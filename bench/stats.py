@@ -35,8 +35,37 @@ WRITE_BYTES = "bytes:write"
 
 
 def requests_only(counts: Counter[str]) -> dict[str, int]:
-    """The per-operation request counts of a `DynamoCounter` snapshot (no index or unit keys)."""
+    """The per-operation request counts of a `DynamoCounter` snapshot (no index, source or unit keys)."""
     return {k: v for k, v in sorted(counts.items()) if ":" not in k}
+
+
+SOURCE = "source:"
+"""Prefix of the per-source keys: `source:<who>:<operation>` (see `source_of`)."""
+
+_SOURCES = (
+    ("out-writer-", "agent_out_writer"),
+    ("turn-input-watcher", "agent_in_turn_input_watcher"),
+    ("heartbeat-", "agent_heartbeat"),
+    ("run-", "agent_run_thread"),
+    ("recovery-sweep", "recovery_sweep"),
+)
+
+
+def source_of(thread_name: str) -> str:
+    """Who sent a request, from the sending thread's name: the agent run's threads (its writer,
+    its in-turn `.in` watcher, its heartbeat, the run thread: boot, `.in` waits, turn-complete,
+    history), the recovery sweep, or `http` (the server's worker threads: appends, SSE polls)."""
+    return next((source for prefix, source in _SOURCES if thread_name.startswith(prefix)), "http")
+
+
+def by_source(counts: Counter[str]) -> dict[str, dict[str, int]]:
+    """`{source: {operation: requests}}` of a `DynamoCounter` snapshot."""
+    out: dict[str, dict[str, int]] = {}
+    for key, value in sorted(counts.items()):
+        if key.startswith(SOURCE) and value:
+            source, operation = key[len(SOURCE) :].split(":", 1)
+            out.setdefault(source, {})[operation] = value
+    return out
 
 
 class DynamoCounter:
@@ -72,6 +101,7 @@ class DynamoCounter:
             self.ops[WRITE_UNITS] += units
             self.ops[WRITE_BYTES] += sum(item_bytes(i) for i in items)
             self.ops[model.name] += 1
+            self.ops[f"{SOURCE}{source_of(threading.current_thread().name)}:{model.name}"] += 1
             if params.get("IndexName"):  # told apart from the agents' and readers' log queries
                 self.ops[f"{model.name}:{params['IndexName']}"] += 1
                 self.ops[f"{model.name}:{params['IndexName']}:items"] += int(params.get("Limit") or 0)
