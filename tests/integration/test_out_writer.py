@@ -126,3 +126,20 @@ def test_finding_the_last_turn_complete_reads_small_pages(created: dict[str, Any
     assert found is not None and found.seq == 0
     queries = [params for name, params in calls.calls if name == "Query"]
     assert queries and all(params["Limit"] <= 25 for params in queries), queries
+
+
+def test_waiting_out_a_long_window_does_not_restart_the_burst(created: dict[str, Any]) -> None:
+    """With a window as long as the quiet spell (0.5 s), the writer's own wait for the window
+    looked like a quiet spell: every page after a full window restarted the burst at 25 ms, so a
+    long reply paid for short windows over and over. A burst restarts only when the producer
+    enqueued nothing for that long after the last write."""
+    writer = streams.OutWriter(created["id"], window_seconds=1.0)
+    try:
+        with writer._cond:
+            writer._burst, writer._last_write = 8, 100.0
+            writer._buffer_since = 100.02  # enqueued right after the write, then waited a full window
+            assert writer._window() == 1.0 and writer._burst == 8
+            writer._buffer_since = 100.0 + streams._BURST_QUIET_SECONDS  # a new reply
+            assert writer._window() == 0.0 and writer._burst == 0
+    finally:
+        writer.close()

@@ -60,7 +60,9 @@ class Settings(BaseSettings):
     input_poll_hot_seconds: float = 10.0
     """How long the agent's wait stays hot before backing off to `sse_poll_max_seconds`; each
     poll is one strongly consistent read (priced in bench/cost.py against the warm GB-seconds)."""
-    out_coalesce_window_seconds: float = 0.1
+    out_coalesce_window_seconds: float = 0.5
+    """The longest a `.out` page waits for more records after the last write (a long reply's
+    steady state; `bench/cost.py`: a page is a transaction, its head update alone 2 write units)."""
     out_coalesce_first_seconds: float = 0.025
     """The coalescing window of a burst's second page; it doubles per page up to the window."""
     part_id_ttl_seconds: int = 24 * 3600

@@ -223,6 +223,8 @@ class OutWriter:
         self._buffer: list[tuple[str, list[list[str]]]] = []
         self._cond = threading.Condition()
         self._last_write = 0.0
+        self._buffer_since = 0.0
+        """When the oldest record now buffered was enqueued (what a quiet spell is measured to)."""
         self.first_window = min(self.window, get_settings().out_coalesce_first_seconds)
         self._burst = 0
         """Pages written since the last quiet spell (`_BURST_QUIET_SECONDS` without a write)."""
@@ -280,6 +282,8 @@ class OutWriter:
             if self._stamp is not None and body:
                 headers = [*headers, [TURN_HEADER, self._stamp], *self._stamp_extra]
                 self._stamp = None
+            if not self._buffer:
+                self._buffer_since = time.monotonic()
             self._buffer.append((body, headers))
             self._cond.notify_all()
 
@@ -343,9 +347,10 @@ class OutWriter:
     def _window(self) -> float:
         """Seconds the next page waits after the last write: `first_window` doubling up to
         `window` over a burst, so the first words of a reply are not held back while a long
-        stream still coalesces. A burst starts after `_BURST_QUIET_SECONDS` without a write (a
-        new reply, not a producer's stall mid-stream, which would otherwise restart it)."""
-        if time.monotonic() - self._last_write >= _BURST_QUIET_SECONDS:
+        stream still coalesces. A burst starts when the producer enqueued nothing for
+        `_BURST_QUIET_SECONDS` after the last write (a new reply, not a producer's stall
+        mid-stream, nor the writer's own wait for a window as long as that)."""
+        if self._buffer_since - self._last_write >= _BURST_QUIET_SECONDS:
             self._burst = 0
         if self._burst == 0:
             return 0.0
@@ -656,4 +661,41 @@ class PollBackoff:
             return self.minimum
         delay = self.current
         self.current = min(self.current * 2, self.maximum)
+        return delay
+
+
+@dataclass
+class PagePacer:
+    """While a coalescing writer's pages flow, a reader polls about once a page, not every `minimum`.
+
+    `OutWriter` commits a page, then holds the next for its window (doubling up to
+    `out_coalesce_window_seconds`), so once a reader has seen two pages it knows roughly when the
+    third lands: it sleeps the interval it saw between the last two, then, if that poll finds
+    nothing, polls again after `minimum`, doubling up to half the interval. A flow is
+    over once nothing came for `longest` seconds; the caller's idle schedule takes over then.
+    Latency added to a record is at most about half an interval (a reply whose pages speed up
+    again, e.g. its turn-complete, which the writer flushes at once); `clock` is injectable.
+    """
+
+    minimum: float
+    longest: float
+    clock: Callable[[], float] = time.monotonic
+    _last: float | None = field(default=None, init=False, repr=False)
+    _interval: float | None = field(default=None, init=False, repr=False)
+    _misses: int = field(default=0, init=False, repr=False)
+
+    def found(self) -> float:
+        """A poll found records: seconds to sleep before the next poll."""
+        now = self.clock()
+        last, self._last, self._misses = self._last, now, 0
+        self._interval = now - last if last is not None and now - last <= self.longest else None
+        return self.minimum if self._interval is None else max(self.minimum, self._interval)
+
+    def missed(self) -> float | None:
+        """A poll found nothing: seconds to the next poll while a flow is on, else None."""
+        if self._interval is None or self._last is None or self.clock() - self._last > self.longest:
+            self._interval = None
+            return None
+        delay = min(self.minimum * 2**self._misses, max(self.minimum, self._interval / 2))
+        self._misses += 1
         return delay

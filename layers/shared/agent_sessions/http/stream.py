@@ -1,8 +1,9 @@
 """The SSE reader (`GET /realtime/v1/sessions/{session}/{io}`), an ASGI app.
 
 On AWS it runs under uvicorn behind the Lambda Web Adapter on a Function URL in RESPONSE_STREAM
-mode; the local stack mounts the very same app. Polling is adaptive: back-to-back while records
-flow, doubling toward `sse_poll_max_seconds` while idle, with a ping every `sse_ping_seconds`.
+mode; the local stack mounts the very same app. Polling is adaptive: about once per page while a
+writer's pages flow (`streams.PagePacer`), every `sse_poll_min_seconds` while hot, doubling toward
+`sse_poll_max_seconds` while idle, with a ping every `sse_ping_seconds`.
 """
 
 from __future__ import annotations
@@ -100,6 +101,9 @@ def follow(
         settings.sse_poll_max_seconds,
         hot_seconds=settings.sse_poll_hot_seconds,
     )
+    pacer = streams.PagePacer(
+        settings.sse_poll_min_seconds, max(0.25, 2 * settings.out_coalesce_window_seconds)
+    )
     deadline = time.monotonic() + timeout_seconds
     last_frame = time.monotonic()
     budget = settings.read_max_bytes
@@ -118,7 +122,8 @@ def follow(
         if now - last_frame >= settings.sse_ping_seconds:
             yield encode_ping()
             last_frame = now
-        delay = backoff.idle() if not records else backoff.minimum
+        paced = pacer.found() if records else pacer.missed()
+        delay = paced if paced is not None else backoff.idle()
         time.sleep(max(0.0, min(delay, deadline - now)))
     yield DONE
 
