@@ -35,7 +35,7 @@ from agent_sessions.agent.history import ChatHistory
 from agent_sessions.config import get_settings
 from agent_sessions.local.stack import LocalStack
 from bench import agents as _agents  # noqa: F401  (registers bench-20 and bench-1000)
-from bench import cost, goals, scenarios
+from bench import cost, goals, imports, scenarios
 from bench.stats import DynamoCounter, summary_ms
 from tests.dynamo_limits import TRANSACTION_BYTES, WriteMeter, metering
 
@@ -369,29 +369,6 @@ def bench_list_filter_nothing(http: httpx.Client, secret: str, counter: DynamoCo
     }
 
 
-def bench_imports() -> dict[str, float]:
-    results = {}
-    for folder in sorted((ROOT / "functions").iterdir()):
-        code = (
-            "import time, importlib.util, sys; t = time.perf_counter();"
-            f"spec = importlib.util.spec_from_file_location('app', {str(folder / 'app.py')!r});"
-            "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m);"
-            "print(time.perf_counter() - t)"
-        )
-        samples = []
-        for _ in range(3):
-            out = subprocess.run(
-                [sys.executable, "-c", code],
-                capture_output=True,
-                text=True,
-                check=True,
-                env={**os.environ, "POWERTOOLS_TRACE_DISABLED": "1", "AWS_DEFAULT_REGION": "us-east-1"},
-            )
-            samples.append(float(out.stdout.strip().splitlines()[-1]))
-        results[folder.name] = round(min(samples) * 1000, 1)
-    return results
-
-
 def bench_run_lifecycle(stack: LocalStack, counter: DynamoCounter) -> dict[str, Any]:
     """What liveness costs: the recovery sweep with nothing to do, and taking over one dead claim.
 
@@ -508,7 +485,7 @@ def main() -> int:
                         lambda: delivery_before(stack, http),
                     ),
                     ("history_write_per_turn", bench_history),
-                    ("handler_import_ms", bench_imports),
+                    ("handler_import_ms", imports.handler_imports),
                     ("sse_memory_per_connection", lambda: bench_sse_memory(http, secret)),
                     ("records_endpoint_80x100kb", lambda: bench_records_endpoint(http, secret)),
                     (

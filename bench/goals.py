@@ -23,7 +23,8 @@ def _check(results: dict[str, Any]) -> list[dict[str, Any]]:
     wake = results["wake_from_suspended_ms"]["first_token"]
     delivery = results["agent_write_to_client_receive_ms"]
     turns = results["dynamodb_requests_per_turn"]
-    imports = results["handler_import_ms"]
+    imports = results["handler_import_ms"]["ms"]
+    agent_code = results["handler_import_ms"]["agent_code_on_append_and_out_stream"]
     cost = results["cost"]
     chats = results["concurrent_chats"]
     return [
@@ -49,6 +50,12 @@ def _check(results: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         _row(
             "cold import, slowest handler (ms)", max(imports.values()), "<= 250", max(imports.values()) <= 250
+        ),
+        _row(
+            "agent or model modules loaded by the append and out-stream handlers",
+            agent_code,
+            "none",
+            not any(agent_code.values()),
         ),
         _row(
             "cost per 1,000 turns, conversation / one-shot ($)",

@@ -25,4 +25,6 @@ def get_tracer() -> Tracer:
     the SSE app (and the local stack) never need, so their cold start does not pay for it."""
     from aws_lambda_powertools import Tracer
 
-    return Tracer(service=SERVICE)
+    # Only botocore (DynamoDB, Step Functions calls): X-Ray's patch_all would import httpx (and,
+    # through it, click) into every handler's cold start just to patch a client nothing uses there.
+    return Tracer(service=SERVICE, patch_modules=("botocore",))

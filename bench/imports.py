@@ -1,0 +1,140 @@
+"""Cold import of every Lambda handler, each in a fresh interpreter, with only what Lambda has.
+
+The development virtualenv holds packages the deployed layer does not (moto, the SAM CLI and what
+they pull in: awscrt, pyOpenSSL, cryptography, ...), and botocore, urllib3 and PyJWT import some of
+them when present (awscrt alone is a few hundred milliseconds). Each measurement therefore runs with
+an import hook that refuses every top-level module of a distribution outside the layer's closure:
+`layers/shared/requirements.txt` plus boto3 (the Lambda runtime's own), followed through their
+requirements and extras.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, distribution, packages_distributions
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYER_REQUIREMENTS = ROOT / "layers" / "shared" / "requirements.txt"
+RUNTIME_PROVIDED = ("boto3",)
+"""Distributions the Lambda Python runtime ships (the layer does not bundle them)."""
+ALWAYS = ("agent-sessions", "setuptools")
+"""This project (the layer's own code) and what `site` loads before the clock starts."""
+
+
+def layer_distributions() -> set[str]:
+    """Canonical names of every distribution the deployed layer (and runtime) can import."""
+    lines = [line.split("#")[0].strip() for line in LAYER_REQUIREMENTS.read_text().splitlines()]
+    todo = [Requirement(line) for line in lines if line] + [Requirement(r) for r in RUNTIME_PROVIDED]
+    seen: set[tuple[str, frozenset[str]]] = set()
+    names: set[str] = set()
+    while todo:
+        requirement = todo.pop()
+        name = canonicalize_name(requirement.name)
+        key = (name, frozenset(requirement.extras))
+        if key in seen:
+            continue
+        seen.add(key)
+        names.add(name)
+        try:
+            requires = distribution(name).requires or []
+        except PackageNotFoundError:
+            continue
+        extras = set(requirement.extras) or {""}
+        for spec in requires:
+            nested = Requirement(spec)
+            if nested.marker is None or any(nested.marker.evaluate({"extra": e}) for e in extras):
+                todo.append(nested)
+    return names
+
+
+def outside_layer() -> list[str]:
+    """Top-level modules installed here that only distributions outside the layer provide."""
+    allowed = layer_distributions() | set(ALWAYS)
+    return sorted(
+        module
+        for module, dists in packages_distributions().items()
+        if not any(canonicalize_name(d) in allowed for d in dists)
+    )
+
+
+_CHILD = """
+import sys, time
+blocked = set(sys.argv[2].split(","))
+class Refuse:
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.split(".")[0] in blocked:
+            raise ModuleNotFoundError(f"No module named {fullname!r} (not in the layer)", name=fullname)
+sys.meta_path.insert(0, Refuse())
+started, cpu = time.perf_counter(), time.process_time()
+import importlib.util
+spec = importlib.util.spec_from_file_location("app", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+print(repr(seconds), repr(cpu)); print(" ".join(sorted(sys.modules)))
+"""
+"""The measured interpreter: nothing imported before the clock starts but what `-c` needs."""
+
+
+def measure(app: Path, samples: int = 3) -> tuple[float, float, list[str]]:
+    """Milliseconds of wall and of CPU time (each the least of `samples` fresh interpreters; on a
+    loaded machine the CPU time is the steadier figure) and the modules one import loaded.
+
+    The environment is Lambda's as far as the handlers look at it: Powertools' tracer is on
+    (`Tracing: Active` in template.yaml), so the X-Ray SDK's import is counted.
+    """
+    blocked = ",".join(outside_layer())
+    env = {
+        **os.environ,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_LAMBDA_FUNCTION_NAME": app.parent.name,
+        "LAMBDA_TASK_ROOT": str(app.parent),
+        "PYTHONPATH": str(ROOT / "layers" / "shared"),
+    }
+    env.pop("POWERTOOLS_TRACE_DISABLED", None)
+    times, cpu = [], []
+    modules: list[str] = []
+    for _ in range(samples):
+        out = subprocess.run(
+            [sys.executable, "-c", _CHILD, str(app.resolve()), blocked],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=app.parent,
+            env=env,
+        )
+        seconds, loaded = out.stdout.strip().splitlines()[-2:]
+        wall, used = seconds.split()
+        times.append(float(wall))
+        cpu.append(float(used))
+        modules = loaded.split()
+    return round(min(times) * 1000, 1), round(min(cpu) * 1000, 1), modules
+
+
+def handler_imports(samples: int = 3) -> dict[str, Any]:
+    """`{handler: ms}` for every function in functions/, and whether the append and out-stream
+    paths loaded any agent or model code (`agent_sessions.agent`: they must not)."""
+    results: dict[str, Any] = {}
+    cpu: dict[str, float] = {}
+    agent_code: dict[str, list[str]] = {}
+    for folder in sorted((ROOT / "functions").iterdir()):
+        ms, cpu_ms, modules = measure(folder / "app.py", samples)
+        results[folder.name] = ms
+        cpu[folder.name] = cpu_ms
+        if folder.name in ("append", "out_stream"):
+            agent_code[folder.name] = [m for m in modules if m.startswith("agent_sessions.agent.")]
+    return {
+        "ms": results,
+        "cpu_ms": cpu,
+        "agent_code_on_append_and_out_stream": agent_code,
+        "not_in_layer_refused": len(outside_layer()),
+        "note": "each a fresh interpreter, fastest of "
+        f"{samples}; modules of distributions outside the Lambda layer refused; tracer on",
+    }
