@@ -198,6 +198,10 @@ def per_thousand_turns(measured: dict[str, Any]) -> dict[str, Any]:
         }
     results["idle_session_hour"] = _idle_hour(turn)
     results["worker_sizes_conversation_per_1000_turns"] = _worker_sizes(results, worker)
+    results["warm_window_break_even_seconds"] = round(
+        STEP_FUNCTIONS_TRANSITION * wake / worker.gb_second_price(), 1
+    )
+    results["coalescing_window_per_streaming_second"] = _coalescing(worker)
     return results
 
 
@@ -211,6 +215,27 @@ def _worker_sizes(results: dict[str, Any], deployed: Function) -> dict[str, floa
         for mb in (256, 512, 1024)
         for arch in ("x86_64", "arm64")
     }
+
+
+STREAM_BYTES_PER_SECOND = 50 * 110
+"""A reply streaming 50 text deltas a second, each stored record about 110 bytes."""
+
+
+def _coalescing(worker: Function) -> dict[str, Any]:
+    """Dollars per second of a streaming reply spent on `.out` page writes, by coalescing window,
+    beside the worker's own GB-seconds: a page is a transaction (2 write units per started KB of
+    the page item, plus 2 for the head item it moves)."""
+    rows: dict[str, Any] = {}
+    for window in (0.05, 0.1, 0.25, 0.5, 1.0):
+        page_kb = STREAM_BYTES_PER_SECOND * window / 1024
+        units = (2 * max(1, -(-page_kb // 1)) + 2) / window
+        rows[f"{window:g}s"] = {
+            "writes_per_second": round(1 / window, 1),
+            "dollars_per_streaming_second": round(units * DYNAMODB_WRITE_UNIT, 8),
+            "added_latency_mean_ms": round(window / 2 * 1000),
+        }
+    rows["worker_dollars_per_second"] = round(worker.gb_second_price(), 8)
+    return rows
 
 
 def _peers(turn_seconds: float, shape: str) -> dict[str, float]:
