@@ -17,9 +17,11 @@ from botocore.parsers import EventStreamJSONParser
 from botocore.stub import Stubber
 from pydantic import BaseModel
 
+from agent_sessions.agent.messages import DENIED_TEXT, to_model_messages
 from agent_sessions.agent.models import Finish, ReasoningDelta, TextDelta, ToolCall, stream_text, tool
-from agent_sessions.agent.models.bedrock import BedrockModel
-from agent_sessions.agent.models.openai import OpenAICompatibleModel
+from agent_sessions.agent.models.bedrock import BedrockModel, to_bedrock_messages
+from agent_sessions.agent.models.openai import OpenAICompatibleModel, to_openai_messages
+from agent_sessions.agent.models.tools import client_tool
 
 
 class CityInput(BaseModel):
@@ -278,3 +280,156 @@ def test_openai_compatible_streams_text_and_tool_calls(completions: str) -> None
         "tool_call_id": "call_1",
         "content": '{"forecast": "rain in Oslo"}',
     }
+
+
+# ------------------------------------------------------------------ paused calls and approvals (issue 11)
+
+
+class EmailInput(BaseModel):
+    to: str
+
+
+sent: list[str] = []
+
+
+@tool("Send an email", needs_approval=True)
+def send_email(args: EmailInput) -> dict[str, str]:
+    sent.append(args.to)
+    return {"status": "sent"}
+
+
+ask_user = client_tool("ask_user", "Ask the person", CityInput)
+
+
+def _paused(*tool_parts: dict[str, Any]) -> list[dict[str, Any]]:
+    """UI history: a user message, then the assistant message paused on `tool_parts`, answered."""
+    return [
+        {"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Weather in Oslo?"}]},
+        {
+            "id": "m1",
+            "role": "assistant",
+            "parts": [{"type": "step-start"}, {"type": "text", "text": "One moment."}, *tool_parts],
+        },
+    ]
+
+
+ANSWERED = {
+    "type": "tool-ask_user",
+    "toolCallId": "tu_ask",
+    "state": "output-available",
+    "input": {"city": "?"},
+    "output": {"city": "Oslo"},
+}
+
+
+def _email(approved: bool, reason: str | None = None) -> dict[str, Any]:
+    approval: dict[str, Any] = {"id": "ap1", "approved": approved, **({"reason": reason} if reason else {})}
+    return {
+        "type": "tool-send_email",
+        "toolCallId": "tu_mail",
+        "state": "approval-responded",
+        "input": {"to": "bob@example.com"},
+        "approval": approval,
+    }
+
+
+def test_bedrock_gets_the_client_answer_and_the_denial_as_tool_results_matched_by_id(
+    bedrock: tuple[Any, Stubber],
+) -> None:
+    client, stubber = bedrock
+    model = BedrockModel("m", client=client)
+    reply = _bedrock_stream(
+        client,
+        [
+            ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Not sent."}}),
+            ("messageStop", {"stopReason": "end_turn"}),
+        ],
+    )
+    expected = [
+        {"role": "user", "content": [{"text": "Weather in Oslo?"}]},
+        {
+            "role": "assistant",
+            "content": [
+                {"text": "One moment."},
+                {"toolUse": {"toolUseId": "tu_ask", "name": "ask_user", "input": {"city": "?"}}},
+                {
+                    "toolUse": {
+                        "toolUseId": "tu_mail",
+                        "name": "send_email",
+                        "input": {"to": "bob@example.com"},
+                    }
+                },
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "toolResult": {
+                        "toolUseId": "tu_ask",
+                        "content": [{"json": {"city": "Oslo"}}],
+                        "status": "success",
+                    }
+                },
+                {
+                    "toolResult": {
+                        "toolUseId": "tu_mail",
+                        "content": [{"text": DENIED_TEXT + " Reason: not now"}],
+                        "status": "error",
+                    }
+                },
+            ],
+        },
+    ]
+    tools = [ask_user, send_email]
+    tools_config = model.request(USER, tools=tools)["toolConfig"]
+    stubber.add_response(
+        "converse_stream",
+        {"stream": reply},
+        {"modelId": "m", "messages": expected, "toolConfig": tools_config},
+    )
+    reply.armed = True
+    sent.clear()
+    chunks = list(stream_text(model, _paused(ANSWERED, _email(False, "not now")), tools=tools))
+    assert [c for c in chunks if c["type"] == "tool-output-denied"] == [
+        {"type": "tool-output-denied", "toolCallId": "tu_mail"}
+    ]
+    assert sent == [], "a denied call never runs"
+    stubber.assert_no_pending_responses()
+
+
+def test_openai_compatible_runs_the_approved_call_once_and_sends_every_result_by_id(completions: str) -> None:
+    _Completions.scripts = [
+        [_delta(content="Sent."), {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}],
+    ]
+    model = OpenAICompatibleModel("gpt-test", base_url=completions, api_key="sk-test")
+    sent.clear()
+    chunks = list(stream_text(model, _paused(ANSWERED, _email(True)), tools=[ask_user, send_email]))
+    assert sent == ["bob@example.com"]
+    assert chunks[0] == {
+        "type": "tool-output-available",
+        "toolCallId": "tu_mail",
+        "output": {"status": "sent"},
+    }
+    messages = _Completions.requests[0]["body"]["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "tool", "tool"]
+    assert [c["id"] for c in messages[1]["tool_calls"]] == ["tu_ask", "tu_mail"]
+    assert messages[2] == {"role": "tool", "tool_call_id": "tu_ask", "content": '{"city": "Oslo"}'}
+    assert messages[3] == {"role": "tool", "tool_call_id": "tu_mail", "content": '{"status": "sent"}'}
+
+
+def test_openai_compatible_is_told_of_a_denial_in_the_tool_message() -> None:
+    history = to_model_messages(_paused({**_email(False), "state": "output-denied"}))
+    assert to_openai_messages(history, None)[-1] == {
+        "role": "tool",
+        "tool_call_id": "tu_mail",
+        "content": DENIED_TEXT,
+    }
+
+
+def test_pending_calls_are_left_out_for_both_providers() -> None:
+    pending = {"type": "tool-ask_user", "toolCallId": "tu_ask", "state": "input-available", "input": {}}
+    asked = {**_email(True), "state": "approval-requested", "approval": {"id": "ap1"}}
+    history = to_model_messages([*_paused(pending, asked), {"id": "u2", "role": "user", "parts": []}])
+    assert to_bedrock_messages(history)[1] == {"role": "assistant", "content": [{"text": "One moment."}]}
+    assert "tool_calls" not in to_openai_messages(history, None)[1]

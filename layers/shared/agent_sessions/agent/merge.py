@@ -101,6 +101,8 @@ def merge_tool_part(existing: ToolPart, incoming: Part) -> ToolPart:
     merged = cast(dict[str, Any], dict(existing))
     old_rank = STATE_RANK.get(str(existing.get("state")), -1)
     new_rank = STATE_RANK.get(str(incoming.get("state")), -1)
+    if not approval_matches(existing, incoming):
+        return existing  # an answer to another (or no) approval request advances nothing
     if new_rank > old_rank:
         merged["state"] = incoming["state"]
         for name in ADVANCED_FIELDS:
@@ -115,6 +117,33 @@ def merge_tool_part(existing: ToolPart, incoming: Part) -> ToolPart:
         if name not in ADVANCED_FIELDS or new_rank > old_rank or same_state:
             merged[name] = value
     return cast(ToolPart, merged)
+
+
+APPROVAL_ANSWERS = ("approval-responded", "output-denied")
+
+
+def approval_matches(existing: ToolPart | Part, incoming: Part) -> bool:
+    """Whether `incoming` may advance a tool part that asked for approval (matched by approval id).
+
+    A part in `approval-requested` advances only to an answer (`approval-responded` with a boolean
+    `approved`, or `output-denied`) carrying the approval id it asked with: a client never supplies
+    the output of a tool that needs approval (the agent runs it), and a stale or foreign approval id
+    changes nothing. An `approval-responded` answer to a part that asked for no approval is refused too.
+    """
+    state = incoming.get("state")
+    answer = incoming.get("approval")
+    asked = existing.get("approval")
+    if existing.get("state") == "approval-requested":
+        if state not in APPROVAL_ANSWERS:
+            return state == existing.get("state")
+        return (
+            isinstance(answer, dict)
+            and isinstance(asked, dict)
+            and answer.get("id") == asked.get("id")
+            and (state == "output-denied" or isinstance(answer.get("approved"), bool))
+        )
+    asked_for_none = STATE_RANK.get(str(existing.get("state")), -1) < STATE_RANK["approval-requested"]
+    return not (state == "approval-responded" and asked_for_none)
 
 
 def _plain_key(part: Part, before: list[Part]) -> tuple[str, str]:

@@ -15,6 +15,7 @@ from agent_sessions.ui_messages import (
     ToolChunk,
     UIMessageChunk,
     is_data_chunk,
+    is_tool_part_type,
 )
 
 UIMessage = dict[str, Any]
@@ -33,6 +34,7 @@ class MessageAccumulator:
     """
 
     def __init__(self, message_id: str, *, continues: UIMessage | None = None) -> None:
+        self.continuing = continues is not None
         parts = copy.deepcopy(list(continues.get("parts") or [])) if continues is not None else []
         self.message: UIMessage = {"id": message_id, "role": "assistant", "parts": parts}
         if continues is not None:
@@ -155,49 +157,86 @@ def text_of(message: UIMessage | None) -> str:
     return "".join(str(p.get("text", "")) for p in message.get("parts", []) if p.get("type") == "text")
 
 
+RESOLVED_TOOL_STATES = frozenset({"output-available", "output-error", "output-denied"})
+DENIED_TEXT = "The user denied this tool call; it did not run."
+
+
+def tool_name(part: dict[str, Any]) -> str:
+    """`tool-<name>` → name; a `dynamic-tool` part names itself in `toolName`."""
+    kind = str(part.get("type", ""))
+    return str(part.get("toolName") or "") if kind == "dynamic-tool" else kind[5:]
+
+
+def tool_result(part: dict[str, Any]) -> dict[str, Any]:
+    """The neutral `tool-result` for a resolved tool part: `status` success / error / denied."""
+    state = part.get("state")
+    result: dict[str, Any] = {
+        "type": "tool-result",
+        "toolCallId": part["toolCallId"],
+        "toolName": tool_name(part),
+    }
+    if state == "output-available":
+        return {**result, "status": "success", "output": part.get("output")}
+    if state == "output-error":
+        return {**result, "status": "error", "output": {"error": part.get("errorText")}}
+    reason = (part.get("approval") or {}).get("reason")
+    return {
+        **result,
+        "status": "denied",
+        "output": {"denied": True, **({"reason": reason} if reason else {})},
+    }
+
+
 def to_model_messages(messages: list[UIMessage]) -> list[ModelMessage]:
-    """Neutral model messages: user/assistant text, assistant tool calls, tool results."""
+    """Neutral model messages: user/assistant text, assistant tool calls, tool results.
+
+    An assistant message is cut into its steps (at `step-start` parts): each step becomes an
+    assistant message (text and tool calls) followed by a `tool` message with the step's results,
+    so a message continued after a pause reads back in the order the model produced it. Tool calls
+    still waiting (a client tool not answered, an approval not given) are left out, as the AI SDK's
+    `ignoreIncompleteToolCalls`: providers refuse a call without its result. A denied call is a
+    result with `status: "denied"`.
+    """
     out: list[ModelMessage] = []
     for message in messages:
         role = message.get("role")
-        parts = message.get("parts") or []
+        parts = [p for p in message.get("parts") or [] if isinstance(p, dict)]
         if role in ("user", "system"):
             text = "".join(str(p.get("text", "")) for p in parts if p.get("type") == "text")
             out.append({"role": role, "content": [{"type": "text", "text": text}]})
             continue
         if role != "assistant":
             continue
-        content: list[dict[str, Any]] = []
-        results: list[dict[str, Any]] = []
-        for part in parts:
-            kind = str(part.get("type", ""))
-            if kind == "text" and part.get("text"):
-                content.append({"type": "text", "text": part["text"]})
-            elif kind.startswith("tool-") and part.get("state") in ("output-available", "output-error"):
-                name = kind[5:]
-                content.append(
-                    {
-                        "type": "tool-call",
-                        "toolCallId": part["toolCallId"],
-                        "toolName": name,
-                        "input": part.get("input"),
-                    }
-                )
-                output = (
-                    part.get("output")
-                    if part["state"] == "output-available"
-                    else {"error": part.get("errorText")}
-                )
-                results.append(
-                    {
-                        "type": "tool-result",
-                        "toolCallId": part["toolCallId"],
-                        "toolName": name,
-                        "output": output,
-                    }
-                )
-        if content:
-            out.append({"role": "assistant", "content": content})
-        if results:
-            out.append({"role": "tool", "content": results})
+        for step in _steps(parts):
+            content: list[dict[str, Any]] = []
+            results: list[dict[str, Any]] = []
+            for part in step:
+                kind = str(part.get("type", ""))
+                if kind == "text" and part.get("text"):
+                    content.append({"type": "text", "text": part["text"]})
+                elif is_tool_part_type(kind) and part.get("state") in RESOLVED_TOOL_STATES:
+                    content.append(
+                        {
+                            "type": "tool-call",
+                            "toolCallId": part["toolCallId"],
+                            "toolName": tool_name(part),
+                            "input": part.get("input"),
+                        }
+                    )
+                    results.append(tool_result(part))
+            if content:
+                out.append({"role": "assistant", "content": content})
+            if results:
+                out.append({"role": "tool", "content": results})
     return out
+
+
+def _steps(parts: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    steps: list[list[dict[str, Any]]] = [[]]
+    for part in parts:
+        if part.get("type") == "step-start":
+            if steps[-1]:
+                steps.append([])
+            continue
+        steps[-1].append(part)
+    return steps

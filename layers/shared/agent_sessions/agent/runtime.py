@@ -34,6 +34,19 @@ from agent_sessions.models import CloseSessionBody
 from agent_sessions.observability import logger
 from agent_sessions.run_context import InputRecord, RunContext
 
+
+def regenerate_from(messages: list[UIMessage], message_id: Any) -> list[UIMessage]:
+    """History after `regenerate({messageId})`, cut exactly where the AI SDK client cuts its copy."""
+    ids = [m.get("id") for m in messages]
+    if message_id is not None and message_id in ids:
+        i = ids.index(message_id)
+        return messages[: i if messages[i].get("role") == "assistant" else i + 1]
+    kept = list(messages)
+    while kept and kept[-1].get("role") != "user":
+        kept.pop()
+    return kept
+
+
 current_runtime: contextvars.ContextVar[ChatRuntime | None] = contextvars.ContextVar(
     "chat_runtime", default=None
 )
@@ -180,8 +193,9 @@ class ChatRuntime:
                 watcher.stop()
                 self._upgrade()
                 return
-            self._hydrate(event, incoming, trigger)
+            self._hydrate(event, incoming, trigger, payload.get("messageId"))
             event.messages = self.messages
+            accumulator = self._accumulator()
             if first_of_chat:
                 self.hooks.call(definition.on_chat_start, event)
             self.hooks.call(definition.on_turn_start, event)
@@ -224,8 +238,7 @@ class ChatRuntime:
             default=None,
         )
         accumulator.close_open_parts()
-        if accumulator.message["parts"]:
-            self.messages.append(accumulator.message)
+        self._keep(accumulator)
         self.hooks.await_defers()
         self._compact()
         self.ctx.complete_turn(answered, error=error is not None, closed_reason=self.close_reason)
@@ -263,24 +276,29 @@ class ChatRuntime:
         except Exception as exc:
             error = exc
             self.output.write({"type": "error", "errorText": str(exc) or type(exc).__name__}, accumulator)
-        if accumulator.message["parts"]:
-            self.messages.append(accumulator.message)
+        self._keep(accumulator)
         self.hooks.await_defers()
         self.ctx.complete_turn(seq, error=error is not None, with_token=False)
         self._save()
 
-    def _hydrate(self, event: ChatEvent, incoming: UIMessage | None, trigger: str) -> None:
+    def _hydrate(
+        self, event: ChatEvent, incoming: UIMessage | None, trigger: str, message_id: Any = None
+    ) -> None:
         """Fold this turn's incoming message into history: a message whose id is already there is
         merged into it (`merge.merge_message`), a new one appended. A `hydrate_messages` hook's list
-        replaces history and only gets the merge: the hook decides which messages exist."""
+        replaces history and only gets the merge: the hook decides which messages exist.
+
+        A regenerate cuts history as the AI SDK client's `regenerate({messageId})` cuts its own
+        copy, so both hold the same messages afterwards: from an assistant message, that message and
+        everything after it go; from a user message, everything after it. Without a `messageId` (or
+        one history does not hold) the trailing assistant messages go."""
         hydrated = None
         if self.definition.hydrate_messages is not None:
             hydrated = self.hooks.call(self.definition.hydrate_messages, event)
         if isinstance(hydrated, list):
             self.messages = list(hydrated)
         elif trigger == "regenerate-message":
-            while self.messages and self.messages[-1].get("role") != "user":
-                self.messages.pop()
+            self.messages = regenerate_from(self.messages, message_id)
         if incoming is None:
             return
         for i, existing in enumerate(self.messages):
@@ -289,6 +307,26 @@ class ChatRuntime:
                 return
         if not isinstance(hydrated, list):
             self.messages.append(incoming)
+
+    def _accumulator(self) -> MessageAccumulator:
+        """The turn's assistant message: the last message of history when that is an assistant
+        message (a tool answer or approval resumes it, as the AI SDK client resumes the last
+        assistant message it holds: same id, new parts appended), else a new one."""
+        last = self.messages[-1] if self.messages else None
+        if last is not None and last.get("role") == "assistant":
+            return MessageAccumulator(str(last["id"]), continues=last)
+        return MessageAccumulator(f"msg_{new_record_id()}")
+
+    def _keep(self, accumulator: MessageAccumulator) -> None:
+        """Put the turn's assistant message in history: in place of the message it continues."""
+        message = accumulator.message
+        if accumulator.continuing:
+            for i, existing in enumerate(self.messages):
+                if existing.get("id") == message["id"]:
+                    self.messages[i] = message
+                    return
+        if message["parts"]:
+            self.messages.append(message)
 
     def _client_data(self, metadata: dict[str, Any]) -> Any:
         schema = self.definition.client_data_schema

@@ -38,7 +38,12 @@ class Steering:
             self.close_requested = True
             return record.seq
         message = payload.get("message")
-        is_message = payload.get("trigger") == "submit-message" and isinstance(message, dict)
+        # only a user's message steers; a tool answer or approval (an assistant message) is a turn
+        is_message = (
+            payload.get("trigger") == "submit-message"
+            and isinstance(message, dict)
+            and message.get("role") == "user"
+        )
         if is_message and self.policy is not None and self.policy.should_inject(dict(message or {})):
             with self._lock:
                 self._pending.append(record)

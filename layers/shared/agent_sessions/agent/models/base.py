@@ -5,9 +5,9 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from agent_sessions.agent.messages import Chunk, ModelMessage, UIMessage, to_model_messages
+from agent_sessions.agent.messages import Chunk, ModelMessage, UIMessage, to_model_messages, tool_name
 from agent_sessions.agent.models.tools import Tool, ToolError
 from agent_sessions.ids import new_record_id
 
@@ -61,11 +61,26 @@ def stream_text(
 ) -> Iterator[Chunk]:
     """Stream one assistant response: steps of text/reasoning/tool calls, tools executed between steps.
 
+    A call to a client tool, or to a tool that needs approval, pauses the loop: the step's other
+    calls run, the paused ones stay pending (`tool-input-available` / `tool-approval-request`) and
+    no further step starts, so the turn ends waiting for the person. When `messages` (UI messages)
+    end with an assistant message, this stream continues it (the AI SDK client does the same):
+    first its approval answers are settled — an approved call runs now and streams its output, a
+    denied one streams `tool-output-denied` and never runs — then the model carries on from there,
+    seeing client tools' outputs as tool results.
+
     `pending` is polled between steps; messages it returns are injected (steering) and announced
     with a transient `data-pending-message-injected` chunk.
     """
-    history = _as_model_messages(messages)
     by_name = {t.name: t for t in tools}
+    if messages and isinstance(messages[0], dict) and "parts" in messages[0]:
+        ui_messages = cast(list[UIMessage], messages)
+        if ui_messages[-1].get("role") == "assistant":
+            settled = yield from _settle_approvals(ui_messages[-1], by_name)
+            ui_messages = [*ui_messages[:-1], settled]
+        history = to_model_messages(ui_messages)
+    else:
+        history = list(messages)
     for step in itertools.count():
         yield {"type": "start-step"}
         calls = yield from _one_step(model, history, tools, system, signal)
@@ -73,12 +88,27 @@ def stream_text(
         if not calls or step + 1 >= max_steps or (signal is not None and signal.aborted):
             break
         results = []
+        paused = False
         for call in calls:
-            output, chunk = _run_tool(by_name.get(call.name), call)
+            called = by_name.get(call.name)
+            if called is not None and called.is_client:
+                paused = True  # its tool-input-available is out; the client answers it
+                continue
+            if called is not None and called.requires_approval(call.input):
+                yield {
+                    "type": "tool-approval-request",
+                    "approvalId": f"approval_{new_record_id()}",
+                    "toolCallId": call.id,
+                }
+                paused = True
+                continue
+            output, chunk = _run_tool(called, call)
             yield chunk
             results.append(
                 {"type": "tool-result", "toolCallId": call.id, "toolName": call.name, "output": output}
             )
+        if paused:
+            break
         history.append(
             {
                 "role": "assistant",
@@ -98,10 +128,34 @@ def stream_text(
             }
 
 
-def _as_model_messages(messages: list[Any]) -> list[ModelMessage]:
-    if messages and isinstance(messages[0], dict) and "parts" in messages[0]:
-        return to_model_messages(messages)
-    return list(messages)
+def _settle_approvals(message: UIMessage, by_name: dict[str, Tool]) -> Generator[Chunk, None, UIMessage]:
+    """Run the approved calls of `message` and deny the denied ones; returns the message as settled.
+
+    Only parts in `approval-responded` are touched, and each moves to a final state here, so a
+    resent approval (merged into a part already final) finds nothing to run: an approved call runs
+    once. `message` itself is not changed.
+    """
+    parts = [dict(p) if isinstance(p, dict) else p for p in message.get("parts") or []]
+    for part in parts:
+        if not isinstance(part, dict) or part.get("state") != "approval-responded":
+            continue
+        approval = part.get("approval")
+        approval = approval if isinstance(approval, dict) else {}
+        call = ToolCall(str(part["toolCallId"]), tool_name(part), part.get("input"))
+        if approval.get("approved") is not True:
+            yield {"type": "tool-output-denied", "toolCallId": call.id}
+            part["state"] = "output-denied"
+            continue
+        called = by_name.get(call.name)
+        if called is not None and called.is_client:
+            continue  # approving a client tool does not answer it
+        output, chunk = _run_tool(called, call)
+        yield chunk
+        if chunk["type"] == "tool-output-available":
+            part.update(state="output-available", output=output)
+        else:
+            part.update(state="output-error", errorText=str(output.get("error")))
+    return {**message, "parts": parts}
 
 
 def _one_step(

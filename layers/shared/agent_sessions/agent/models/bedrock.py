@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from agent_sessions.agent.messages import ModelMessage
+from agent_sessions.agent.messages import DENIED_TEXT, ModelMessage
 from agent_sessions.agent.models.base import Finish, ModelEvent, ReasoningDelta, TextDelta, ToolCall
 from agent_sessions.agent.models.tools import Tool
 
@@ -129,20 +129,29 @@ def to_bedrock_messages(messages: list[ModelMessage]) -> list[dict[str, Any]]:
                     }
                 )
             elif part["type"] == "tool-result":
-                output = part.get("output")
-                failed = isinstance(output, dict) and set(output) == {"error"}
-                content.append(
-                    {
-                        "toolResult": {
-                            "toolUseId": part["toolCallId"],
-                            "content": [{"json": output if isinstance(output, dict) else {"result": output}}],
-                            "status": "error" if failed else "success",
-                        }
-                    }
-                )
+                content.append({"toolResult": _tool_result(part)})
         role = "user" if message["role"] in ("user", "tool") else "assistant"
         if out and out[-1]["role"] == role:
             out[-1]["content"].extend(content)
         elif content:
             out.append({"role": role, "content": content})
     return out
+
+
+def _tool_result(part: dict[str, Any]) -> dict[str, Any]:
+    """A Converse `toolResult`: matched to its `toolUse` by id; an error or a denial has status error
+    (Converse knows no other refusal), a denial says so in text so the model does not retry it."""
+    output = part.get("output")
+    status = part.get("status")
+    if status is None:  # results built by hand before `status` existed
+        status = "error" if isinstance(output, dict) and set(output) == {"error"} else "success"
+    if status == "denied":
+        reason = output.get("reason") if isinstance(output, dict) else None
+        text = DENIED_TEXT + (f" Reason: {reason}" if reason else "")
+        return {"toolUseId": part["toolCallId"], "content": [{"text": text}], "status": "error"}
+    body = output if isinstance(output, dict) else {"result": output}
+    return {
+        "toolUseId": part["toolCallId"],
+        "content": [{"json": body}],
+        "status": "error" if status == "error" else "success",
+    }

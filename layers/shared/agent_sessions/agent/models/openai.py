@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from agent_sessions.agent.messages import ModelMessage
+from agent_sessions.agent.messages import DENIED_TEXT, ModelMessage
 from agent_sessions.agent.models.base import Finish, ModelEvent, ReasoningDelta, TextDelta, ToolCall
 from agent_sessions.agent.models.tools import Tool
 
@@ -123,7 +123,17 @@ def to_openai_messages(messages: list[ModelMessage], system: str | None) -> list
             )
         elif message["role"] == "tool":
             out += [
-                {"role": "tool", "tool_call_id": p["toolCallId"], "content": json.dumps(p.get("output"))}
+                {"role": "tool", "tool_call_id": p["toolCallId"], "content": _tool_content(p)}
                 for p in message["content"]
             ]
     return out
+
+
+def _tool_content(part: dict[str, Any]) -> str:
+    """A `tool` message's content, matched by `tool_call_id`: the output as JSON, or for a denied
+    call a plain sentence (chat completions has no refusal status) so the model does not retry it."""
+    output = part.get("output")
+    if part.get("status") == "denied":
+        reason = output.get("reason") if isinstance(output, dict) else None
+        return DENIED_TEXT + (f" Reason: {reason}" if reason else "")
+    return json.dumps(output)

@@ -1,4 +1,13 @@
-"""Tools: a Python function with a pydantic input model, described to models as JSON Schema."""
+"""Tools: a pydantic input model described to models as JSON Schema, with or without a Python function.
+
+Three kinds, as the AI SDK's `tool()`:
+- a server tool (`@tool(...)` on a function): the model loop runs it and streams its output;
+- an approval-required server tool (`@tool(..., needs_approval=True)` or a callable deciding from
+  the input): the call streams `tool-approval-request` and the turn ends; the function runs on the
+  turn that carries the approval, never on a denial;
+- a client tool (`client_tool(...)`, no function): the call streams `tool-input-available` and the
+  turn ends; the browser answers with `addToolOutput` and the model loop continues from there.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +18,40 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+ApprovalPolicy = bool | Callable[[Any], bool]
+"""`needs_approval`: always/never, or a function of the validated input model instance."""
+
 
 @dataclass(frozen=True)
 class Tool:
     name: str
     description: str
     input_model: type[BaseModel]
-    fn: Callable[[Any], Any]
+    fn: Callable[[Any], Any] | None = None
+    """None for a client tool: the person's client supplies the output."""
+    needs_approval: ApprovalPolicy = False
+
+    @property
+    def is_client(self) -> bool:
+        return self.fn is None
 
     def json_schema(self) -> dict[str, Any]:
         return self.input_model.model_json_schema()
 
+    def requires_approval(self, raw_input: Any) -> bool:
+        """Whether a call with `raw_input` must be approved before it runs (a callable policy that
+        cannot read the input, or raises, asks for approval: an unreadable call never runs unasked)."""
+        if not callable(self.needs_approval):
+            return bool(self.needs_approval)
+        try:
+            return bool(self.needs_approval(self.input_model.model_validate(raw_input or {})))
+        except Exception:
+            return True
+
     def execute(self, raw_input: Any) -> Any:
         """Validate, call, and return a JSON-able result; raises ToolError with a readable message."""
+        if self.fn is None:
+            raise ToolError(f"{self.name} is a client tool: its output comes from the client")
         try:
             args = self.input_model.model_validate(raw_input or {})
         except ValidationError as exc:
@@ -42,8 +72,13 @@ class ToolError(Exception):
     pass
 
 
-def tool(description: str, *, name: str | None = None) -> Callable[[Callable[[Any], Any]], Tool]:
-    """Decorate `def fn(args: InputModel) -> result`; the annotation supplies the input schema."""
+def tool(
+    description: str, *, name: str | None = None, needs_approval: ApprovalPolicy = False
+) -> Callable[[Callable[[Any], Any]], Tool]:
+    """Decorate `def fn(args: InputModel) -> result`; the annotation supplies the input schema.
+
+    `needs_approval=True` (or `lambda args: ...` returning True) makes each call wait for the
+    person's `addToolApprovalResponse` (the AI SDK's `needsApproval`)."""
 
     def wrap(fn: Callable[[Any], Any]) -> Tool:
         params = list(inspect.signature(fn).parameters.values())
@@ -54,6 +89,12 @@ def tool(description: str, *, name: str | None = None) -> Callable[[Callable[[An
             or not issubclass(hints[params[0].name], BaseModel)
         ):
             raise TypeError("a tool takes exactly one argument annotated with a pydantic model")
-        return Tool(name or fn.__name__, description, hints[params[0].name], fn)
+        return Tool(name or fn.__name__, description, hints[params[0].name], fn, needs_approval)
 
     return wrap
+
+
+def client_tool(name: str, description: str, input_model: type[BaseModel]) -> Tool:
+    """A tool the client answers (the AI SDK's `tool()` without `execute`): the model's call ends the
+    turn with the call pending (`tool-input-available`); `addToolOutput` in the browser answers it."""
+    return Tool(name, description, input_model)
