@@ -19,17 +19,15 @@ import io
 import json
 import logging
 import re
-import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.test import EnvironBuilder
 
+from agent_sessions.local import moto_costs
 from agent_sessions.local.journal import Entry, Journal
 from agent_sessions.observability import logger
 
@@ -158,13 +156,13 @@ class EmbeddedDynamoDB:
 
     With `state_dir`, the data lives in `state_dir/dynamodb.jsonl` (see `journal.py`): `start()`
     takes the directory, empties moto's DynamoDB backend (it is process-wide: one durable endpoint
-    per process), replays the journal and compacts it if it is long (replaying costs about 10 ms a
-    request on moto). Without, the data lives in memory only.
+    per process), replays the journal and compacts it if it is long. Without, the data lives in memory only.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, state_dir: Path | None = None) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+        moto_costs.install()  # a request costs what it touches, not the size of its table
         self.host, self.port = host, port
         self.journal = Journal.in_dir(state_dir) if state_dir is not None else None
         commit = self._journal_write if self.journal is not None else None
@@ -195,8 +193,7 @@ class EmbeddedDynamoDB:
             self.journal.acquire()
             _reset_moto_dynamodb()
             with self.app.lock:
-                with _no_table_backups():
-                    self.replayed = self.journal.replay(self._execute)
+                self.replayed = self.journal.replay(self._execute)
                 if self.journal.size >= COMPACT_AFTER_REPLAY_BYTES:
                     self.journal.compact(self._scan)  # the next start replays one put per item
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -248,27 +245,6 @@ class EmbeddedDynamoDB:
             start = reply.get("LastEvaluatedKey")
             if not start:
                 return
-
-
-@contextmanager
-def _no_table_backups() -> Iterator[None]:
-    """moto backs up every table a `TransactWriteItems` touches (a deep copy, to restore if the
-    transaction is cancelled), which makes each transaction cost the size of its tables. Journaled
-    transactions all succeeded, so while replaying them the backup is skipped."""
-    import copy
-
-    from moto.dynamodb.models import Table
-    from moto.dynamodb.models import copy as moto_copy
-
-    def deepcopy(value: Any, memo: Any = None) -> Any:
-        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
-
-    models = sys.modules["moto.dynamodb.models"]
-    models.copy = SimpleNamespace(deepcopy=deepcopy)  # type: ignore[attr-defined]
-    try:
-        yield
-    finally:
-        models.copy = moto_copy  # type: ignore[attr-defined]
 
 
 def _reset_moto_dynamodb() -> None:
