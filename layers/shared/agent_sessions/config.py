@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     out_coalesce_first_seconds: float = 0.025
     """The coalescing window of a burst's second page; it doubles per page up to the window."""
     part_id_ttl_seconds: int = 24 * 3600
+    out_retention_seconds: int = Field(default=3600, ge=0)
+    """`.out` records younger than this are never trimmed (template parameter `OutRetentionSeconds`);
+    older whole turns go after a later turn-complete, the newest complete turn always stays. 0 keeps
+    about one turn, as the reference does (see retention.py)."""
     session_token_ttl_seconds: int = 3600
     run_suspend_timeout_seconds: int = 3600
     """Must match the state machine's WaitForInput `TimeoutSeconds`."""

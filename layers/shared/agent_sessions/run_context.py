@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from agent_sessions import auth, keys, sessions, store, streams, trigger_limits
+from agent_sessions import auth, keys, retention, sessions, store, streams, trigger_limits
 from agent_sessions.agents import Outcome
 from agent_sessions.config import get_settings
 from agent_sessions.envelopes import envelope_data
@@ -82,6 +82,7 @@ class RunContext:
             settings.sse_poll_max_seconds,
             hot_seconds=settings.input_poll_hot_seconds,
         )
+        self.trimmer = retention.OutTrimmer(self.session_id, self.run_id)
         self.tail = streams.turn_tail(self.session_id)
         self.cursor = self.tail.cursor
         """Highest `.in` seq consumed by this run."""
@@ -222,3 +223,4 @@ class RunContext:
             turn_interrupted="true" if interrupted else None,
         )
         self.turn_complete_seq = self.out.flush()
+        self.trimmer.after_turn_complete(self.turn_complete_seq)

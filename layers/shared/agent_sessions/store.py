@@ -210,6 +210,8 @@ class StreamItem(Model):
     next_seq = NumberAttribute(null=True)
     owner = UnicodeAttribute(null=True)
     """`.out` head only: the run allowed to write the agent's pages (fencing)."""
+    trim_seq = NumberAttribute(null=True)
+    """`.out` head only: the first retained seq; every record below it is trimmed (see retention)."""
     expires_at = TTLAttribute(null=True)
     ref = UnicodeAttribute(null=True)
     """History records too large for one item: sha256 of the body stored as blob chunks."""
@@ -1122,9 +1124,14 @@ def retire_out_owner(session_id: str, run_id: str, expected_next_seq: int) -> bo
 
 
 def _decode_page(pk: str, item: StreamItem) -> list[StoredRecord]:
+    """The page's records; [] when its overflow chunks are gone (a trim deleted the page after it
+    was read: readers see the gap and learn of the trim, see `streams.read_after`)."""
     payload = item.records or ""
-    if (item.chunks or 1) > 1:
-        rest = StreamItem.query(f"{pk}#big#{int(item.seq)}", consistent_read=True)
+    chunks = int(item.chunks or 1)
+    if chunks > 1:
+        rest = list(StreamItem.query(f"{pk}#big#{int(item.seq)}", consistent_read=True))
+        if len(rest) < chunks - 1:
+            return []
         payload += "".join(part.records or "" for part in rest)
     return [StoredRecord(int(s), int(t), b, h) for s, t, b, h in json.loads(payload)]
 
@@ -1154,6 +1161,86 @@ def read_pages(
         for record in records:
             if record.seq > after_seq:
                 yield record
+
+
+# ---------------------------------------------------------------- `.out` retention
+#
+# A trim moves the `.out` head's `trim_seq` forward (fenced on the run owning `.out`, monotonic, so
+# a retry or a late duplicate changes nothing), then deletes the pages wholly below it: first the
+# page items, then their overflow chunks, so a reader never decodes a page whose tail is gone.
+# Readers learn of a trim from a gap at the start of what they read (`streams.read_after`).
+
+
+@dataclass(frozen=True)
+class OutPage:
+    """One stored `.out` page: records `first_seq` .. `last_seq` (its sort key), written together."""
+
+    first_seq: int
+    last_seq: int
+    chunks: int
+    """Items holding the page: 1, or 1 + the overflow chunks of a page larger than one item."""
+    records: list[StoredRecord]
+
+
+def out_pages(session_id: str, *, limit: int) -> Iterator[OutPage]:
+    """The stored `.out` pages, oldest first (at most `limit` items), strongly consistent, read
+    lazily (Query pages of 8 items) so a caller that stops early reads little.
+
+    Pages a trim left behind (it stopped between moving the head and deleting) come first, so the
+    next trim finds and deletes them.
+    """
+    pk = log_pk(session_id, "out")
+    # Small Query pages: a trim usually reads one turn's pages and the first page it keeps.
+    for item in StreamItem.query(pk, StreamItem.seq >= 0, consistent_read=True, limit=limit, page_size=8):
+        records = _decode_page(pk, item)
+        if not records:
+            continue
+        yield OutPage(records[0].seq, int(item.seq), int(item.chunks or 1), records)
+
+
+def read_out_trim(session_id: str) -> int:
+    """The first retained `.out` seq (0 when nothing was ever trimmed); one strongly consistent GetItem."""
+    try:
+        item = StreamItem.get(
+            head_pk(session_id, "out"), 0, consistent_read=True, attributes_to_get=["trim_seq"]
+        )
+    except DoesNotExist:
+        return 0
+    return int(item.trim_seq or 0)
+
+
+def advance_out_trim(session_id: str, owner: str, trim_seq: int) -> bool:
+    """Move `.out`'s first retained seq up to `trim_seq`, only while `owner` owns `.out`.
+
+    True when the head now says `trim_seq` or more (by this write, an earlier one, or this one
+    landed with its reply lost); never moves it back. Raises RunSuperseded when another run (or
+    none) owns `.out`: a superseded run must not trim.
+    """
+    head = StreamItem(head_pk(session_id, "out"), 0)
+    condition = (StreamItem.owner == owner) & (
+        StreamItem.trim_seq.does_not_exist() | (StreamItem.trim_seq < trim_seq)
+    )
+    try:
+        _update(head, [StreamItem.trim_seq.set(trim_seq)], condition, f"{session_id} trim")
+    except ConditionFailed:
+        _, current_owner = read_head_and_owner(session_id, "out")
+        if current_owner != owner:
+            raise RunSuperseded(owner) from None
+        return read_out_trim(session_id) >= trim_seq
+    return True
+
+
+def delete_out_pages(session_id: str, pages: Sequence[OutPage]) -> None:
+    """Delete trimmed pages (all below the head's `trim_seq`): page items first, then overflow
+    chunks. Deleting what is already gone is a no-op, so a retry or a second trimmer is harmless."""
+    pk = log_pk(session_id, "out")
+    with StreamItem.batch_write() as batch:
+        for page in pages:
+            batch.delete(StreamItem(pk, page.last_seq))
+    with StreamItem.batch_write() as batch:
+        for page in pages:
+            for i in range(1, page.chunks):
+                batch.delete(StreamItem(f"{pk}#big#{page.last_seq}", i))
 
 
 # ---------------------------------------------------------------- legacy snapshot blobs

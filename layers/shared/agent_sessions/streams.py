@@ -427,12 +427,18 @@ def read_after(
     """Contiguous records after `cursor`; stops at a gap so a reader never skips a seq.
 
     At most `limit` records, and with `max_bytes` no more once their `record_bytes` reach it (the
-    first record always comes, whatever its size), so a reader's memory stays bounded.
+    first record always comes, whatever its size), so a reader's memory stays bounded. A `.out`
+    cursor below the trim comes first to a `trim` command record (`trimmed_marker`).
     """
     out: list[store.StoredRecord] = []
     expected = cursor + 1
     size = 0
     for record in store.read_pages(session_id, io, cursor, limit=limit):
+        if record.seq != expected and not out and io == "out":
+            marker = trimmed_marker(session_id, expected, record)
+            if marker is not None:
+                out.append(marker)
+                expected = record.seq
         if record.seq != expected:
             break
         out.append(record)
@@ -441,6 +447,22 @@ def read_after(
         if len(out) >= limit or (max_bytes is not None and size >= max_bytes):
             break
     return out
+
+
+TRIM_COMMAND = "trim"
+
+
+def trimmed_marker(session_id: str, expected: int, found: store.StoredRecord) -> store.StoredRecord | None:
+    """What a reader expecting seq `expected` gets when the first stored record is `found` (later).
+
+    If the missing seqs were trimmed (`found` is at or below the `.out` head's `trim_seq`), an S2
+    `trim` command record (`["", "trim"]` as its first header, body "") at `found.seq - 1`: every
+    client skips command records but advances its cursor over them, so the reader stays gap-free
+    and continues at `found`. None for any other gap (it is waited out). One GetItem, only then.
+    """
+    if found.seq > store.read_out_trim(session_id):
+        return None
+    return store.StoredRecord(found.seq - 1, found.timestamp, "", [["", TRIM_COMMAND]])
 
 
 def is_settled(session_id: str) -> bool:
