@@ -427,4 +427,50 @@ scenarios["watch"] = async () => {
   console.log(JSON.stringify({ watched: textOf(chunks) }));
 };
 
+// Bounded .out, against a stack started with AGENT_SESSIONS_OUT_RETENTION_SECONDS=0 (tests/e2e/test_retention.py):
+// a reader whose cursor was trimmed away gets a `trim` command record, then the retained turn whole.
+scenarios["resume-after-trim"] = async () => {
+  const chatId = `e2e-${randomUUID()}`;
+  const a = transport();
+  await withTimeout(drain(await send(a.t, chatId, "one")), 20000, "turn one");
+  const stale = JSON.parse(JSON.stringify(a.t.getSession(chatId)));
+  const staleCursor = Number(stale.lastEventId);
+  assert.ok(Number.isInteger(staleCursor), "a cursor after turn one");
+  await withTimeout(drain(await send(a.t, chatId, "two")), 20000, "turn two");
+  await withTimeout(drain(await send(a.t, chatId, "three")), 20000, "turn three");
+
+  // Turn three's run trims turn two (and with it the stale cursor) after its turn-complete.
+  const outUrl = `${BASE}/realtime/v1/sessions/${encodeURIComponent(chatId)}/out`;
+  const secret = { authorization: `Bearer ${SECRET}` };
+  let firstRetained = staleCursor + 1;
+  const deadline = Date.now() + 15000;
+  while (firstRetained <= staleCursor + 1 || firstRetained === undefined) {
+    assert.ok(Date.now() < deadline, "turn two was never trimmed");
+    const page = await fetch(`${outUrl}/records?afterEventId=${staleCursor}`, { headers: secret }).then((r) => r.json());
+    firstRetained = page.records[0]?.seqNum;
+    if (firstRetained <= staleCursor + 1) await new Promise((r) => setTimeout(r, 100));
+  }
+
+  // On the wire: the first record after a trimmed cursor is an S2 trim command just below what is kept.
+  const raw = await fetch(outUrl, {
+    headers: { ...secret, accept: "text/event-stream", "timeout-seconds": "1", "last-event-id": String(staleCursor) },
+  }).then((r) => r.text());
+  const firstBatch = JSON.parse(raw.split("\n").find((line) => line.startsWith("data: {")).slice(6));
+  assert.deepEqual(firstBatch.records[0].headers, [["", "trim"]]);
+  assert.equal(firstBatch.records[0].seq_num, firstRetained - 1);
+  assert.equal(firstBatch.records[1].seq_num, firstRetained);
+
+  // The real client, reloaded with the stale cursor: no error, the retained turn (three) whole,
+  // its cursor caught up with the writer's, and the next send answered.
+  const b = transport({ sessions: { [chatId]: { ...stale, isStreaming: true, activeInputSeq: undefined } } });
+  const resumed = await b.t.reconnectToStream({ chatId });
+  assert.ok(resumed, "a reload with a trimmed cursor reconnects");
+  const { chunks } = await withTimeout(drain(resumed), 20000, "resumed after trim");
+  assert.equal(textOf(chunks), expectedReply("three"), "the retained turn, nothing of the trimmed one");
+  assert.equal(chunks.filter((c) => c.type === "start").length, 1);
+  assert.equal(b.t.getSession(chatId).lastEventId, a.t.getSession(chatId).lastEventId);
+  const four = await withTimeout(drain(await send(b.t, chatId, "four")), 20000, "send after trim");
+  assert.equal(textOf(four.chunks), expectedReply("four"));
+};
+
 await runScenario(scenarios);
