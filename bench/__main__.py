@@ -35,7 +35,7 @@ from agent_sessions.agent.history import ChatHistory
 from agent_sessions.config import get_settings
 from agent_sessions.local.stack import LocalStack
 from bench import agents as _agents  # noqa: F401  (registers bench-20 and bench-1000)
-from bench import cost, goals, imports, scenarios
+from bench import cost, goals, imports, scenarios, storage
 from bench.stats import DynamoCounter, summary_ms
 from tests.dynamo_limits import TRANSACTION_BYTES, WriteMeter, metering
 
@@ -496,6 +496,7 @@ def main() -> int:
                 ]
                 for name, measure in sections:
                     guarded(results, name, measure)
+            guarded(results, "bounded_storage", storage.bounded_storage)  # retention: counts, not timings
             # Last: the concurrent chats leave many warm runs polling behind them.
             guarded(results, "concurrent_chats", lambda: scenarios.concurrency(base, secret))
             results["load_average_at_end"] = os.getloadavg()

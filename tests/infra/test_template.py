@@ -170,3 +170,15 @@ def test_unmatched_http_api_requests_reach_a_function() -> None:
     """API Gateway's own 404 has no CORS and no `{error, code}`; a `$default` route hands misses to us."""
     events = _template()["Resources"]["SessionControlFunction"]["Properties"]["Events"]
     assert any(e["Properties"]["Path"] == "$default" for e in events.values())
+
+
+def test_out_retention_parameter_reaches_every_function_and_settings() -> None:
+    """The worker trims with it and the readers never need it, but one value everywhere is simplest."""
+    from agent_sessions.config import Settings
+
+    template = _template()
+    parameter = template["Parameters"]["OutRetentionSeconds"]
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["AGENT_SESSIONS_OUT_RETENTION_SECONDS"] == {"Ref": "OutRetentionSeconds"}
+    assert parameter["Default"] == Settings().out_retention_seconds
+    assert parameter["MinValue"] == 0
