@@ -20,6 +20,9 @@ MODULES = [
     "agent_sessions.agent",
     "agent_sessions.agent.chat",
     "agent_sessions.agent.types",
+    "agent_sessions.agent.models",
+    "agent_sessions.agent.models.bedrock",
+    "agent_sessions.agent.models.openai",
 ]
 DUNDERS = {"__init__", "__iter__", "__aiter__", "__enter__", "__exit__", "__aenter__", "__aexit__"}
 

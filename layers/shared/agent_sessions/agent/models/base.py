@@ -14,16 +14,22 @@ from agent_sessions.ids import new_record_id
 
 @dataclass(frozen=True)
 class TextDelta:
+    """A piece of the answer's text (streamed as a `text-delta` chunk)."""
+
     text: str
 
 
 @dataclass(frozen=True)
 class ReasoningDelta:
+    """A piece of the model's reasoning (streamed as a `reasoning-delta` chunk)."""
+
     text: str
 
 
 @dataclass(frozen=True)
 class ToolCall:
+    """The model calls tool `name` with `input` (decoded JSON); `id` matches its result later."""
+
     id: str
     name: str
     input: Any
@@ -31,6 +37,9 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class Finish:
+    """The step's end: `reason` as the AI SDK names it (`stop`, `tool-calls`, `length`,
+    `content-filter`, `other`) and the provider's token `usage`, under its own key names."""
+
     reason: str = "stop"
     usage: dict[str, int] = field(default_factory=dict)
 
@@ -39,9 +48,16 @@ ModelEvent = TextDelta | ReasoningDelta | ToolCall | Finish
 
 
 class Model(Protocol):
+    """What `Turn.stream_text` drives (the role of an AI SDK `LanguageModel`): one object with `stream`.
+    Implemented by `OfflineModel`, `BedrockModel` and `OpenAICompatibleModel`."""
+
     def stream(
         self, messages: list[ModelMessage], *, tools: Sequence[Tool] = (), system: str | None = None
-    ) -> Iterator[ModelEvent]: ...
+    ) -> Iterator[ModelEvent]:
+        """One model step over `messages` (provider-neutral model messages, oldest first; `system` is
+        the system prompt): yields `TextDelta` / `ReasoningDelta`s, then the step's `ToolCall`s, then
+        one `Finish`. Provider errors propagate (the turn ends with an `error` chunk)."""
+        ...
 
 
 class _Aborted(Protocol):

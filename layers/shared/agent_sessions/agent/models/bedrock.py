@@ -12,7 +12,12 @@ from agent_sessions.agent.models.tools import Tool
 
 
 class BedrockModel:
-    """`BedrockModel("anthropic.claude-...")`; the boto3 client is created on first use unless given."""
+    """A `Model` over Amazon Bedrock's ConverseStream API: `BedrockModel("anthropic.claude-...")`.
+
+    `client`: a `bedrock-runtime` boto3 client (else one is created on first use, in `region` or the
+    default region); `inference`: Converse `inferenceConfig` (`maxTokens`, `temperature`, ...).
+    Errors are boto3's (`botocore.exceptions.ClientError`, e.g. `ThrottlingException`,
+    `AccessDeniedException`). Needs the `server` extra (boto3)."""
 
     def __init__(
         self,
@@ -29,6 +34,7 @@ class BedrockModel:
 
     @property
     def client(self) -> Any:
+        """The `bedrock-runtime` client, created (and cached) on first use."""
         if self._client is None:
             import boto3
 
@@ -38,6 +44,7 @@ class BedrockModel:
     def request(
         self, messages: list[ModelMessage], *, tools: Sequence[Tool] = (), system: str | None = None
     ) -> dict[str, Any]:
+        """The `converse_stream` keyword arguments for one step (messages, system, tools, inference)."""
         request: dict[str, Any] = {"modelId": self.model_id, "messages": to_bedrock_messages(messages)}
         system_texts = [system] if system else []
         system_texts += [
@@ -65,6 +72,8 @@ class BedrockModel:
     def stream(
         self, messages: list[ModelMessage], *, tools: Sequence[Tool] = (), system: str | None = None
     ) -> Iterator[ModelEvent]:
+        """One step over ConverseStream; see `Model.stream`. `Finish.usage` carries Bedrock's
+        `inputTokens` / `outputTokens` / `totalTokens`."""
         response = self.client.converse_stream(**self.request(messages, tools=tools, system=system))
         tool_blocks: dict[int, dict[str, Any]] = {}
         usage: dict[str, int] = {}
@@ -110,6 +119,9 @@ _STOP_REASONS = {
 
 
 def to_bedrock_messages(messages: list[ModelMessage]) -> list[dict[str, Any]]:
+    """Model messages as Converse `messages`: system messages left out (they go to `system`), tool
+    calls as `toolUse`, tool results as `toolResult` in a user turn, same-role neighbours merged (as
+    Converse requires alternating roles)."""
     out: list[dict[str, Any]] = []
     for message in messages:
         if message["role"] == "system":

@@ -15,6 +15,14 @@ from agent_sessions.agent.models.tools import Tool
 
 
 class OpenAICompatibleModel:
+    """A `Model` over an OpenAI-compatible streaming `POST {base_url}/chat/completions` (OpenAI, vLLM,
+    Ollama, LiteLLM...): `OpenAICompatibleModel("gpt-4o-mini")`.
+
+    `api_key` defaults to `$OPENAI_API_KEY` (none sent when empty); `timeout` is seconds per request;
+    `extra` is merged into every request body (`temperature`, `max_tokens`, ...); `client` shares an
+    `httpx.Client`. Raises `httpx.HTTPStatusError` for an error status, `httpx.TransportError` when
+    unreachable, `json.JSONDecodeError` for a malformed stream."""
+
     def __init__(
         self,
         model: str,
@@ -34,6 +42,7 @@ class OpenAICompatibleModel:
 
     @property
     def client(self) -> httpx.Client:
+        """The `httpx.Client`, created (and cached) on first use."""
         if self._client is None:
             self._client = httpx.Client(timeout=self.timeout)
         return self._client
@@ -41,6 +50,7 @@ class OpenAICompatibleModel:
     def request(
         self, messages: list[ModelMessage], *, tools: Sequence[Tool] = (), system: str | None = None
     ) -> dict[str, Any]:
+        """The chat-completions request body for one step (streaming, with usage)."""
         body: dict[str, Any] = {
             "model": self.model,
             "stream": True,
@@ -61,6 +71,8 @@ class OpenAICompatibleModel:
     def stream(
         self, messages: list[ModelMessage], *, tools: Sequence[Tool] = (), system: str | None = None
     ) -> Iterator[ModelEvent]:
+        """One step over a streamed chat completion; see `Model.stream`. `Finish.usage` carries the
+        provider's `prompt_tokens` / `completion_tokens` / `total_tokens`."""
         headers = {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         calls: dict[int, dict[str, str]] = {}
         finish, usage = "stop", {}
@@ -103,6 +115,8 @@ _FINISH = {"stop": "stop", "tool_calls": "tool-calls", "length": "length", "cont
 
 
 def to_openai_messages(messages: list[ModelMessage], system: str | None) -> list[dict[str, Any]]:
+    """Model messages as chat-completions `messages`: `system` first, text joined per message, tool
+    calls as `tool_calls` (arguments JSON-encoded), each tool result as a `tool` message."""
     out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
     for message in messages:
         texts = "".join(p.get("text", "") for p in message["content"] if p["type"] == "text")

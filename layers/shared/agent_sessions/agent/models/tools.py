@@ -24,6 +24,11 @@ ApprovalPolicy = bool | Callable[[Any], bool]
 
 @dataclass(frozen=True)
 class Tool:
+    """A tool the model may call (the AI SDK's `tool({description, inputSchema, execute,
+    needsApproval})`): `name`, `description`, `input_model` (a pydantic model; its JSON Schema is what
+    the model sees), `fn` (`fn(args: input_model) -> JSON-able result or pydantic model`, sync or
+    async; None for a client tool) and `needs_approval`. Build one with `@tool(...)` or `client_tool`."""
+
     name: str
     description: str
     input_model: type[BaseModel]
@@ -33,9 +38,11 @@ class Tool:
 
     @property
     def is_client(self) -> bool:
+        """True for a client tool (no `fn`): the browser supplies the output with `addToolOutput`."""
         return self.fn is None
 
     def json_schema(self) -> dict[str, Any]:
+        """The input's JSON Schema, as sent to the model (`input_model.model_json_schema()`)."""
         return self.input_model.model_json_schema()
 
     def requires_approval(self, raw_input: Any) -> bool:
@@ -69,13 +76,16 @@ async def _await(awaitable: Any) -> Any:
 
 
 class ToolError(Exception):
-    pass
+    """A tool call failed (bad input, or the tool raised): streamed as `tool-output-error` with this
+    message, which the model sees as the call's result."""
 
 
 def tool(
     description: str, *, name: str | None = None, needs_approval: ApprovalPolicy = False
 ) -> Callable[[Callable[[Any], Any]], Tool]:
-    """Decorate `def fn(args: InputModel) -> result`; the annotation supplies the input schema.
+    """Decorate `def fn(args: InputModel) -> result` into a `Tool` (the AI SDK's `tool()`); the
+    annotation supplies the input schema, `name` defaults to the function's. Raises `TypeError` unless
+    the function takes exactly one argument annotated with a pydantic model.
 
     `needs_approval=True` (or `lambda args: ...` returning True) makes each call wait for the
     person's `addToolApprovalResponse` (the AI SDK's `needsApproval`)."""
