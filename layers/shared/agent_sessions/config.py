@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     """Session creates per environment per window (0: unlimited, and no counter write)."""
     token_rate_limit: int = Field(default=6000, ge=0)
     """Token mints (`/api/v1/auth/*`) per environment per window (0: unlimited, no counter write)."""
+    turns_per_day: int = Field(default=2000, ge=0)
+    """Turns one session may start per UTC day (0: unlimited); checked when a turn starts."""
+    tokens_per_day: int = Field(default=20_000_000, ge=0)
+    """Model tokens (input + output, as the adapters report them) one session may use per UTC day
+    (0: unlimited); checked when a turn starts and before every model call of `stream_text`."""
     run_max_seconds_without_input: int = Field(default=7200, ge=0)
     """An executing run whose last input is older than this is ended by its own heartbeat (its
     open turn closed with an error naming the limit); 0: never. A parked run is bounded by

@@ -221,6 +221,10 @@ class StreamItem(Model):
     """Pages only: the `ClientRequestToken` of the transaction that wrote it (see `_write_once`)."""
     hits = NumberAttribute(null=True)
     """Rate counters only (`limit#<env>#<name>`/<window start ms>): requests counted in the window."""
+    turns = NumberAttribute(null=True)
+    """Budget items only (`budget#<session>`/<UTC day>): turns started that day."""
+    tokens = NumberAttribute(null=True)
+    """Budget items only: model tokens (input + output) used that day."""
 
 
 MODELS: tuple[type[Model], ...] = (SessionModel, RunModel, StreamItem)
@@ -525,6 +529,55 @@ def count_in_window(key: str, window: RateWindow, limit: int, ttl_seconds: int) 
     except ConditionFailed:
         return None
     return int(item.hits or 0)
+
+
+@dataclass(frozen=True)
+class DayUsage:
+    """One session's counted use on one UTC day (`day` = days since the epoch)."""
+
+    turns: int
+    tokens: int
+
+
+def _budget_item(session_id: str, day: int) -> StreamItem:
+    return StreamItem(f"budget#{session_id}", day)
+
+
+def _budget_ttl() -> datetime:
+    return now() + timedelta(days=2)
+
+
+def start_budget_turn(session_id: str, day: int, max_turns: int, max_tokens: int) -> DayUsage | None:
+    """Count one turn on `day`, only while fewer than `max_turns` turns and fewer than `max_tokens`
+    tokens are counted (0: that cap is off). One UpdateItem; returns the day's use including this
+    turn, or None (nothing written) when a cap is reached."""
+    item = _budget_item(session_id, day)
+    caps = []
+    if max_turns:
+        caps.append(StreamItem.turns.does_not_exist() | (StreamItem.turns < max_turns))
+    if max_tokens:
+        caps.append(StreamItem.tokens.does_not_exist() | (StreamItem.tokens < max_tokens))
+    cond = caps[0] & caps[1] if len(caps) == 2 else (caps[0] if caps else None)
+    try:
+        _update(item, [StreamItem.turns.add(1), StreamItem.expires_at.set(_budget_ttl())], cond, item.pk)
+    except ConditionFailed:
+        return None
+    return DayUsage(int(item.turns or 0), int(item.tokens or 0))
+
+
+def read_budget(session_id: str, day: int) -> DayUsage:
+    try:
+        item = StreamItem.get(f"budget#{session_id}", day, consistent_read=True)
+    except DoesNotExist:
+        return DayUsage(0, 0)
+    return DayUsage(int(item.turns or 0), int(item.tokens or 0))
+
+
+def add_budget_tokens(session_id: str, day: int, tokens: int) -> DayUsage:
+    """Add a model call's tokens to `day`'s count (one UpdateItem); returns the day's use after it."""
+    item = _budget_item(session_id, day)
+    _update(item, [StreamItem.tokens.add(tokens), StreamItem.expires_at.set(_budget_ttl())], None, item.pk)
+    return DayUsage(int(item.turns or 0), int(item.tokens or 0))
 
 
 def swap_current_run(

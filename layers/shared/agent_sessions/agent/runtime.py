@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from agent_sessions import runs, sessions, store
+from agent_sessions.agent import budget
 from agent_sessions.agent.compaction import compact
 from agent_sessions.agent.hooks import HookRunner
 from agent_sessions.agent.input_watcher import InputWatcher
@@ -178,6 +179,7 @@ class ChatRuntime:
         self.turns += 1
         watcher.start()
         try:
+            budget.start_turn(self.ctx.session_id, self.ctx.environment.id)  # daily caps (budget.py)
             if incoming is not None and (reason := invalid_message_reason(incoming)) is not None:
                 # refused before it reaches history: stored there, it would fail every later turn
                 raise TurnError(f"Invalid message: {reason}")

@@ -7,6 +7,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
+from agent_sessions.agent import budget
 from agent_sessions.agent.messages import Chunk, ModelMessage, UIMessage, to_model_messages, tool_name
 from agent_sessions.agent.models.tools import Tool, ToolError
 from agent_sessions.ids import new_record_id
@@ -184,7 +185,10 @@ def _one_step(
     text_id: str | None = None
     reasoning_id: str | None = None
     calls: list[ToolCall] = []
+    budget.before_model_call()
     for event in model.stream(history, tools=tools, system=system):
+        if isinstance(event, Finish):
+            budget.record_usage(event.usage)
         if signal is not None and signal.aborted:
             break
         if isinstance(event, TextDelta):

@@ -92,6 +92,9 @@ class OpenAICompatibleModel:
                 chunk = json.loads(data)
                 if chunk.get("usage"):
                     usage = {k: int(v) for k, v in chunk["usage"].items() if isinstance(v, int)}
+                    cached = (chunk["usage"].get("prompt_tokens_details") or {}).get("cached_tokens")
+                    if isinstance(cached, int):
+                        usage["cached_tokens"] = cached
                 for choice in chunk.get("choices") or []:
                     delta = choice.get("delta") or {}
                     if delta.get("reasoning_content"):
