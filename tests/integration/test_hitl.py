@@ -65,7 +65,14 @@ def _pick(call: dict[str, Any], label: str) -> dict[str, Any]:
     }
 
 
+def _saved_texts(talk: Chat) -> int:
+    history = _history(talk)
+    return sum(p["type"] == "text" for m in history[1:2] for p in m["parts"])
+
+
 def _assert_one_message_answered(talk: Chat, message_id: str, label: str) -> None:
+    # The history save follows the turn-complete the test just read: wait for it to land.
+    wait_for(lambda: _saved_texts(talk) >= 2)
     history = _history(talk)
     assert [m["role"] for m in history] == ["user", "assistant"], "the answer continues the same message"
     message = history[1]
