@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 NODE_DIR := tests/node
 WEB_DIR := web
-WEB_SOURCES := $(wildcard $(WEB_DIR)/src/*) $(WEB_DIR)/index.html $(WEB_DIR)/vite.config.js
+WEB_SOURCES := $(wildcard $(WEB_DIR)/src/* $(WEB_DIR)/public/*) $(WEB_DIR)/index.html $(WEB_DIR)/vite.config.js
 CHROMIUM ?= /usr/bin/chromium
 export SAM_CLI_TELEMETRY := 0
 

@@ -1,20 +1,38 @@
-// The two server actions a Next.js app would have, as plain routes of the local stack
+// The server actions a Next.js app would have, as plain routes of the local stack
 // (written with the Python server helpers: agent_sessions/local/web.py).
-async function post(path, body) {
-  const res = await fetch(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+async function request(path, init) {
+  const res = await fetch(path, init);
   if (!res.ok) throw new Error(`${path}: ${res.status}`);
   return res.json();
 }
 
+const post = (path, body) =>
+  request(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+const chatPath = (chatId) => `/web/api/chats/${encodeURIComponent(chatId)}`;
+
 export const startChatSession = ({ chatId, taskId, clientData }) => post("/web/api/start", { chatId, taskId, clientData });
 export const mintChatAccessToken = async ({ chatId }) => (await post("/web/api/token", { chatId })).token;
-export const closeChat = (chatId) => post(`/web/api/chats/${encodeURIComponent(chatId)}/close`, {});
+export const closeChat = (chatId) => post(`${chatPath(chatId)}/close`, {});
+// The chat's agent and state: {chatId, agent, closed, closedReason, started}.
+export const getChat = (chatId) => request(chatPath(chatId));
+// For useLoadTranscript: {messages, cursors: {lastOutEventId}, nextCursor}.
+export const loadTranscript = ({ chatId, limit, before }) => {
+  const query = new URLSearchParams();
+  if (limit) query.set("limit", String(limit));
+  if (before) query.set("before", before);
+  return request(`${chatPath(chatId)}/transcript?${query}`);
+};
+
 async function getList(path) {
-  const res = await fetch(path);
-  const body = res.ok ? await res.json() : [];
-  return Array.isArray(body) ? body : [];
+  try {
+    const body = await request(path);
+    return Array.isArray(body) ? body : [];
+  } catch {
+    return [];
+  }
 }
 
+export const listAgents = () => getList("/web/api/agents");
 export const listChats = () => getList("/web/api/chats");
 // A chat that has not started yet has no runs (the backend answers 404).
-export const listRuns = (chatId) => getList(`/web/api/chats/${encodeURIComponent(chatId)}/runs`);
+export const listRuns = (chatId) => getList(`${chatPath(chatId)}/runs`);

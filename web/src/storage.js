@@ -1,14 +1,18 @@
-// What survives a reload: the transport's per-chat session state and the chat's messages.
+// What survives a reload: the transport's per-chat session state, the chat's messages and the
+// marks this browser put on them (stopped, not sent).
 const SESSIONS = "agent-sessions:sessions";
 const messagesKey = (chatId) => `agent-sessions:messages:${chatId}`;
+const marksKey = (chatId) => `agent-sessions:marks:${chatId}`;
 
-export function loadSessions() {
+function read(key, fallback) {
   try {
-    return JSON.parse(localStorage.getItem(SESSIONS) || "{}");
+    return JSON.parse(localStorage.getItem(key)) ?? fallback;
   } catch {
-    return {};
+    return fallback;
   }
 }
+
+export const loadSessions = () => read(SESSIONS, {});
 
 export function saveSession(chatId, session) {
   const all = loadSessions();
@@ -18,16 +22,12 @@ export function saveSession(chatId, session) {
 }
 
 export function loadMessages(chatId, session) {
-  try {
-    const messages = JSON.parse(localStorage.getItem(messagesKey(chatId)) || "[]");
-    // A reply that was streaming is replayed whole by the resume: drop its partial copy.
-    if (session?.isStreaming && messages.at(-1)?.role === "assistant") return messages.slice(0, -1);
-    return messages;
-  } catch {
-    return [];
-  }
+  const messages = read(messagesKey(chatId), []);
+  // A reply that was streaming is replayed whole by the resume: drop its partial copy.
+  if (session?.isStreaming && messages.at(-1)?.role === "assistant") return messages.slice(0, -1);
+  return messages;
 }
 
-export function saveMessages(chatId, messages) {
-  localStorage.setItem(messagesKey(chatId), JSON.stringify(messages));
-}
+export const saveMessages = (chatId, messages) => localStorage.setItem(messagesKey(chatId), JSON.stringify(messages));
+export const loadMarks = (chatId) => read(marksKey(chatId), {});
+export const saveMarks = (chatId, marks) => localStorage.setItem(marksKey(chatId), JSON.stringify(marks));

@@ -12,11 +12,12 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from agent_sessions.client import AgentSessions, AgentSessionsError, NotFoundError
+from agent_sessions.agents import load_agents
+from agent_sessions.client import AgentSessions, AgentSessionsError, NotFoundError, Session
 from agent_sessions.config import get_settings
 
 WEB_DIST = Path(__file__).resolve().parents[4] / "web" / "dist"
@@ -65,19 +66,46 @@ async def token(request: Request) -> Response:
     return JSONResponse({"token": minted})
 
 
+def _chat(session: Session) -> dict[str, Any]:
+    return {
+        "chatId": session.external_id or session.id,
+        "sessionId": session.id,
+        "agent": session.task_identifier,
+        "closed": session.is_closed,
+        "closedReason": session.closed_reason,
+        "createdAt": session.created_at.isoformat(),
+    }
+
+
 async def chats(request: Request) -> Response:
     page = await run_in_threadpool(_for(request).sessions.list, limit=50, type="chat.agent")
-    return JSONResponse(
-        [
-            {
-                "chatId": s.external_id or s.id,
-                "sessionId": s.id,
-                "closed": s.is_closed,
-                "createdAt": s.created_at.isoformat(),
-            }
-            for s in page.data
-        ]
-    )
+    return JSONResponse([_chat(s) for s in page.data])
+
+
+async def chat(request: Request) -> Response:
+    """One chat's agent and state; `{started: false}` for a chat id no session has yet."""
+    try:
+        session = await run_in_threadpool(_for(request).sessions.retrieve, request.path_params["chat"])
+    except NotFoundError:
+        return JSONResponse({"chatId": request.path_params["chat"], "started": False})
+    return JSONResponse({**_chat(session), "started": True})
+
+
+async def transcript(request: Request) -> Response:
+    """The chat's history for `useLoadTranscript` (a real app checks the user owns the chat first)."""
+    query = request.query_params
+    params: dict[str, Any] = {"chatId": request.path_params["chat"], "limit": query.get("limit") or 50}
+    if query.get("before"):
+        params["before"] = query["before"]
+    try:
+        page = await run_in_threadpool(_for(request).sessions.create_load_transcript_action(), params)
+    except NotFoundError:
+        return JSONResponse({"messages": [], "state": None, "cursors": {}})
+    return JSONResponse(page.wire())
+
+
+async def agents(_: Request) -> Response:
+    return JSONResponse(await run_in_threadpool(load_agents))
 
 
 async def runs(request: Request) -> Response:
@@ -116,7 +144,10 @@ def routes() -> list[Any]:
     api = [
         Route("/web/api/start", _errors(start), methods=["POST"]),
         Route("/web/api/token", _errors(token), methods=["POST"]),
+        Route("/web/api/agents", _errors(agents)),
         Route("/web/api/chats", _errors(chats)),
+        Route("/web/api/chats/{chat:str}", _errors(chat)),
+        Route("/web/api/chats/{chat:str}/transcript", _errors(transcript)),
         Route("/web/api/chats/{chat:str}/runs", _errors(runs)),
         Route("/web/api/chats/{chat:str}/close", _errors(close), methods=["POST"]),
     ]
@@ -124,6 +155,7 @@ def routes() -> list[Any]:
         return [
             *api,
             Mount("/assets", StaticFiles(directory=WEB_DIST / "assets")),
+            Route("/favicon.ico", lambda _r: FileResponse(WEB_DIST / "favicon.svg", media_type="image/svg+xml")),
             Route("/", lambda _r: Response((WEB_DIST / "index.html").read_bytes(), media_type="text/html")),
         ]
     return [*api, Route("/", _not_built)]
