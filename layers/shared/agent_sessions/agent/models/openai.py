@@ -72,7 +72,8 @@ class OpenAICompatibleModel:
         self, messages: list[ModelMessage], *, tools: Sequence[Tool] = (), system: str | None = None
     ) -> Iterator[ModelEvent]:
         """One step over a streamed chat completion; see `Model.stream`. `Finish.usage` carries the
-        provider's `prompt_tokens` / `completion_tokens` / `total_tokens`."""
+        provider's `prompt_tokens` / `completion_tokens` / `total_tokens`, and `cached_tokens` when
+        reported."""
         headers = {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         calls: dict[int, dict[str, str]] = {}
         finish, usage = "stop", {}
