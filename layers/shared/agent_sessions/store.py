@@ -1333,6 +1333,38 @@ def delete_blob(session_id: str, name: str) -> None:
             batch.delete(item)
 
 
+# ---------------------------------------------------------------- run state
+#
+# `<sid>#runstate` / 0: the state a chat agent keeps beside a transcript it does not own (an app's
+# TranscriptStorage): `chat.inject`'s queue, `chat.local` values, suspend and recovery markers. With
+# the built-in history it rides in the history records instead (atomic with the turn's save).
+
+RUN_STATE_MAX_BYTES = 350_000
+
+
+def save_run_state(session_id: str, state: dict[str, Any]) -> None:
+    """Replace the chat's run state (JSON object; `{}` deletes it). One PutItem: a retry after a
+    lost reply writes the same bytes again. Raises ValueError over RUN_STATE_MAX_BYTES."""
+    pk = f"{session_id}#runstate"
+    if not state:
+        StreamItem(pk, 0).delete()
+        return
+    text = json.dumps(state, separators=(",", ":"), ensure_ascii=False, default=str)
+    if len(text.encode()) > RUN_STATE_MAX_BYTES:
+        raise ValueError(f"run state over {RUN_STATE_MAX_BYTES} bytes (chat.inject queue too long?)")
+    StreamItem(pk, 0, records=text).save()
+
+
+def load_run_state(session_id: str) -> dict[str, Any]:
+    """The chat's run state as last saved (`{}` when none); strongly consistent."""
+    try:
+        item = StreamItem.get(f"{session_id}#runstate", 0, consistent_read=True)
+    except StreamItem.DoesNotExist:
+        return {}
+    loaded = json.loads(item.records or "{}")
+    return loaded if isinstance(loaded, dict) else {}
+
+
 # ---------------------------------------------------------------- chat history
 #
 # A chat's history is a log of records, one per save, each holding only what that save changed

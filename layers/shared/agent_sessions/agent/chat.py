@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any, overload
 
+from agent_sessions.agent.local_state import Local
 from agent_sessions.agent.messages import Chunk, UIMessage
 from agent_sessions.agent.runtime import ChatRuntime, current_runtime
 from agent_sessions.agent.types import (
@@ -230,6 +231,20 @@ class Chat:
         if ctx is None:
             raise RuntimeError("chat.create_session only works inside a running agent")
         return ChatSession(ctx, payload)
+
+    def inject(self, messages: list[dict[str, Any]]) -> None:
+        """Queue model messages (`{"role": "system"|"user"|"assistant", "content": str | parts}`) for
+        the model's context (TS `chat.inject`): drained when the next turn starts, or at the next
+        boundary between model steps. `system` ones are added to that turn's system prompt (that turn
+        only); the others stay in the context after the message they followed, never in the
+        transcript the client sees. Callable from hooks, `run`, tools and `chat.defer` work; the
+        queue survives a suspend and a continuation run. Raises `InvalidInjection` on a bad shape."""
+        _runtime().injections.queue(messages)
+
+    def local(self, id: str) -> Local:
+        """Declare run-local state (TS `chat.local({id})`) at module level; `init` it in `on_boot`.
+        See `agent.local_state` for access, `has_changed()` and what survives a suspend."""
+        return Local(id, lambda: _runtime().locals)
 
     def defer(self, work: Any) -> Future[Any]:
         """Run `work` (a callable or an awaitable) beside the turn (TS `chat.defer`); it is awaited, at

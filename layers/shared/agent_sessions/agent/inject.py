@@ -64,11 +64,17 @@ class Injections:
             self.instructions = []
         return self.drain(anchor)
 
-    def drain(self, anchor: str | None) -> Drained:
+    def drain(self, anchor: str | None, *, conversation_only: bool = False) -> Drained:
         """Take everything queued: system text joins this turn's instructions, the rest is placed
-        after the message `anchor` (the newest message of the conversation)."""
+        after the message `anchor` (the newest message of the conversation). `conversation_only`
+        (a boundary between model steps): system messages stay queued for the next turn, whose
+        system prompt is set when it starts."""
         with self._lock:
-            taken, self.pending = self.pending, []
+            if conversation_only:
+                taken = [m for m in self.pending if m["role"] != "system"]
+                self.pending = [m for m in self.pending if m["role"] == "system"]
+            else:
+                taken, self.pending = self.pending, []
             instructions: list[str] = []
             conversation: list[UIMessage] = []
             for message in taken:

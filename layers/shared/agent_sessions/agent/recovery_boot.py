@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from agent_sessions import streams
-from agent_sessions.agent.messages import Chunk, MessageAccumulator, UIMessage
+from agent_sessions.agent.messages import MessageAccumulator, UIMessage
+from agent_sessions.agent.writer import ChatWriter
 from agent_sessions.envelopes import envelope_data
 
 
@@ -48,8 +49,9 @@ class RecoveryBootEvent:
     """The interrupted user message first, then any message on `.in` no turn has answered yet."""
     partial_assistant: UIMessage
     pending_tool_calls: list[PendingToolCall]
-    writer: Callable[[Chunk], None]
-    """Writes a chunk to `.out` now (a recovery banner, say: `{"type": "data-…", "transient": True}`)."""
+    writer: ChatWriter
+    """Writes a chunk to `.out` now (a recovery banner, say: `{"type": "data-…", "transient": True}`);
+    call it or its `write`."""
     cause: str = "unknown"
     """Always "unknown" (as in the reference): a dead run does not say why it died."""
     client_data: Any = None

@@ -2,7 +2,18 @@
 
 One `ChatRuntime` lives for one worker invocation. Everything that must outlive it — the message
 history, `chat.store`, the `.in` cursor — is in DynamoDB: the history and store in the session's
-snapshot (`history.ChatHistory`), the cursor in the last `turn-complete`.
+snapshot (`history.ChatHistory`), the cursor in the last `turn-complete`. Beside the history it
+saves the run state: `chat.inject`'s queue (`inject`), `chat.local` values (`local_state`) and
+whether the run suspended; it is saved after every turn and before the run suspends, hands over
+or exits, so deferred work that injects during the idle wait reaches the next turn of this run or
+of a continuation.
+
+Hook order (the reference's): a fresh run (first run, continuation, retry attempt) boots with
+`on_boot` → `on_recovery_boot` (only after a turn was interrupted: `recovery_boot`) → `on_preload`
+(preloaded first runs); a run woken from a suspend starts with `on_chat_resume`. A turn:
+`on_validate_messages` → `hydrate_messages` → `on_chat_start` (first turn of a chat) →
+`on_turn_start` → `run` → deferred work → compaction → `on_compacted` → `on_before_turn_complete` →
+`turn-complete` → `on_turn_complete`. Idle: `on_chat_suspend` → suspend.
 
 The concerns around the loop live beside it: the public types (`types`), piping `run`'s output onto
 `.out` (`output`), calling hooks and deferred work (`hooks`), mid-turn input and steering
@@ -22,13 +33,22 @@ from agent_sessions import runs, sessions, store
 from agent_sessions.agent import budget
 from agent_sessions.agent.compaction import compact
 from agent_sessions.agent.hooks import HookRunner
+from agent_sessions.agent.inject import Injections
 from agent_sessions.agent.input_watcher import InputWatcher
+from agent_sessions.agent.local_state import RunLocals
 from agent_sessions.agent.merge import merge_message
 from agent_sessions.agent.messages import MessageAccumulator, UIMessage, invalid_message_reason
 from agent_sessions.agent.output import OutputPipe
+from agent_sessions.agent.recovery_boot import (
+    RecoveryBootEvent,
+    RecoveryBootResult,
+    default_chain,
+    read_interrupted,
+)
 from agent_sessions.agent.steering import Steering
 from agent_sessions.agent.transcript_storage import history_for
 from agent_sessions.agent.types import AbortSignal, AgentDefinition, ChatEvent, Turn, TurnError
+from agent_sessions.agent.writer import ChatWriter
 from agent_sessions.agents import Outcome
 from agent_sessions.ids import new_record_id
 from agent_sessions.models import CloseSessionBody
@@ -76,6 +96,11 @@ class ChatRuntime:
         self.turns = 0
         self.previous_run_id = ctx.payload.get("previousRunId")
         self.continuation = bool(ctx.payload.get("continuation")) or ctx.attempt > 0
+        self.preloaded = ctx.payload.get("trigger") == "preload"
+        self.injections = Injections()
+        self.locals = RunLocals(ctx.run_id)
+        self.run_state: dict[str, Any] = {}
+        """Saved beside the history: `inject`, `locals`, `suspended` (a run id), `recovered` (a seq)."""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -91,6 +116,7 @@ class ChatRuntime:
                 ):
                     return self._exit()
                 if self.ctx.near_deadline():
+                    self._settle()
                     return "continue"
                 record = self._next_input()
                 if isinstance(record, str):
@@ -107,12 +133,26 @@ class ChatRuntime:
         self._load()
         payload = self.ctx.payload
         if not self.ctx.first_invocation:
+            if self.run_state.get("suspended") == self.ctx.run_id:
+                self._resumed()
             return
+        client_data = self._client_data_or_none(payload)
+        self.hooks.call(
+            self.definition.on_boot,
+            self._event(
+                metadata=payload.get("metadata") or {}, client_data=client_data, preloaded=self.preloaded
+            ),
+        )
+        if self.continuation:
+            self._recover(client_data)
         if payload.get("trigger") == "preload" and not self.continuation:
             self.hooks.call(
                 self.definition.on_preload,
                 self._event(
-                    metadata=payload.get("metadata") or {}, client_data=self._client_data_or_none(payload)
+                    metadata=payload.get("metadata") or {},
+                    client_data=client_data,
+                    preloaded=True,
+                    writer=ChatWriter(self.ctx.out),
                 ),
             )
         elif payload.get("trigger") == "submit-message" and payload.get("message") and not self.continuation:
@@ -125,14 +165,47 @@ class ChatRuntime:
         arrived = self.ctx.wait_input(idle if idle is not None else self.ctx.idle_timeout_seconds)
         if not arrived:
             if self.ctx.near_deadline():
+                self._settle()
                 return "continue"
+            if self._exit_after_preload():
+                arrived = self.ctx.poll_input()  # the last look before ending; see docs/agents.md
+                if not arrived:
+                    self._settle()
+                    return "done"
+                self.queue.extend(arrived)
+                return self.queue.popleft()
             phase = "turn" if self.turns else ("continuation" if self.continuation else "preload")
             self.hooks.call(self.definition.on_chat_suspend, self._event(phase=phase))
+            self.run_state["suspended"] = self.ctx.run_id
+            self._settle()
             outcome, arrived = self.ctx.idle_outcome()
             if not arrived:
                 return outcome
+            self._resumed()  # input came in the last look: the run goes on without suspending
         self.queue.extend(arrived)
         return self.queue.popleft()
+
+    def _exit_after_preload(self) -> bool:
+        """`exit_after_preload_idle`: a preloaded first run that never got a message ends here."""
+        return (
+            self.definition.exit_after_preload_idle
+            and self.preloaded
+            and not self.continuation
+            and self.turns == 0
+            and not self.messages
+        )
+
+    def _resumed(self) -> None:
+        self.run_state.pop("suspended", None)
+        self.hooks.call(
+            self.definition.on_chat_resume, self._event(phase="turn" if self.messages else "preload")
+        )
+
+    def _settle(self) -> None:
+        """Before the run suspends, hands over or ends: let deferred work finish (bounded) and save,
+        so what it injected (and this run's locals) is there for whoever runs next."""
+        self.hooks.await_defers()
+        self._save()
 
     def _dispatch(self, record: InputRecord) -> None:
         chunk = record.chunk if isinstance(record.chunk, dict) else {}
@@ -152,6 +225,7 @@ class ChatRuntime:
             self._turn(record.seq, payload)
 
     def _exit(self) -> Outcome:
+        self._settle()
         if self.close_reason is not None:
             self.ctx.out.write_control("session-closed", session_closed_reason=self.close_reason or None)
             self.ctx.out.flush()
@@ -205,20 +279,26 @@ class ChatRuntime:
                 watcher.stop()
                 self._upgrade()
                 return
+            self.injections.begin_turn(self.messages[-1].get("id") if self.messages else None)
+            response_id = accumulator.message["id"]
             turn = Turn(
                 chat_id=self.ctx.chat_id,
                 run_id=self.ctx.run_id,
                 turn=index,
                 trigger=trigger,
-                messages=list(self.messages),
+                messages=self.injections.context(self.messages),
                 message=incoming,
                 client_data=client_data,
                 metadata=metadata,
                 signal=signal,
                 continuation=self.continuation,
                 previous_run_id=self.previous_run_id,
-                preloaded=self.ctx.payload.get("trigger") == "preload",
+                preloaded=self.preloaded,
                 _steering=self._take_steering,
+                _injected=lambda: list(
+                    self.injections.drain(response_id, conversation_only=True).conversation
+                ),
+                _system=self.injections.system,
             )
             result = definition.run(turn) if definition.run is not None else None
             self.output.pipe(result, accumulator, signal)
@@ -242,8 +322,8 @@ class ChatRuntime:
         accumulator.close_open_parts()
         self._keep(accumulator)
         self.hooks.await_defers()
-        self._compact()
-        self.ctx.complete_turn(answered, error=error is not None, closed_reason=self.close_reason)
+        writer = ChatWriter(self.ctx.out, accumulator)
+        self._compact(index, writer)
         done = self._event(
             response=accumulator.message,
             stopped=signal.aborted,
@@ -253,6 +333,13 @@ class ChatRuntime:
             metadata=metadata,
             message=incoming,
         )
+        done.writer = writer
+        self.hooks.call_safely(definition.on_before_turn_complete, done)
+        done.writer = None
+        if accumulator.message["parts"] and not any(m is accumulator.message for m in self.messages):
+            self.messages.append(accumulator.message)
+        self.ctx.complete_turn(answered, error=error is not None, closed_reason=self.close_reason)
+        done.messages = self.messages
         self.hooks.call_safely(definition.on_turn_complete, done)
         self._save()
 
@@ -361,14 +448,74 @@ class ChatRuntime:
         self.messages.extend(messages)
         return messages
 
-    def _compact(self) -> None:
+    def _compact(self, turn: int, writer: ChatWriter) -> None:
         compacted = compact(self.messages, self.definition.compaction)
         if compacted is None:
             return
+        summarized = self.messages[: compacted.summarized]
         self.messages = compacted.messages
         self.ctx.out.write_chunk(
             {"type": "data-compaction", "data": {"summarized": compacted.summarized}, "transient": True}
         )
+        summary = "".join(str(p.get("text", "")) for p in compacted.messages[0].get("parts") or [])
+        self.hooks.call_safely(
+            self.definition.on_compacted,
+            self._event(turn=turn, summary=summary, summarized=summarized, writer=writer),
+        )
+
+    # ------------------------------------------------------------ recovery boot
+
+    def _recover(self, client_data: Any) -> None:
+        """A turn was interrupted before this boot (`recovery_boot`): put it into the conversation
+        (by default) and let `on_recovery_boot` decide otherwise. Once per interrupted turn."""
+        if not self.ctx.tail.interrupted:
+            return
+        interrupted = read_interrupted(self.ctx.session_id)
+        if interrupted is None or interrupted.partial is None:
+            return
+        if self.run_state.get("recovered") == interrupted.closed_at_seq:
+            return
+        later = [
+            r.chunk["payload"]["message"]
+            for r in self.ctx.peek_input()
+            if isinstance(r.chunk, dict)
+            and r.chunk.get("kind") == "message"
+            and isinstance(r.chunk.get("payload"), dict)
+            and isinstance(r.chunk["payload"].get("message"), dict)
+            and r.chunk["payload"]["message"].get("role") == "user"
+        ]
+        event = RecoveryBootEvent(
+            chat_id=self.ctx.chat_id,
+            run_id=self.ctx.run_id,
+            previous_run_id=self.previous_run_id,
+            settled_messages=list(self.messages),
+            in_flight_users=[*([interrupted.user] if interrupted.user else []), *later],
+            partial_assistant=interrupted.partial,
+            pending_tool_calls=interrupted.pending_tool_calls,
+            writer=ChatWriter(self.ctx.out),
+            client_data=client_data,
+        )
+        result: Any = None
+        if self.definition.on_recovery_boot is not None:
+            try:
+                result = self.hooks.resolve(self.definition.on_recovery_boot(event))
+            except Exception:  # as the reference: a failing hook falls back to the default
+                logger.exception(
+                    "on_recovery_boot failed; keeping the default", extra={"run_id": self.ctx.run_id}
+                )
+        chosen = result if isinstance(result, RecoveryBootResult) else RecoveryBootResult()
+        again = list(chosen.recovered_turns or [])
+        if chosen.chain is not None:
+            self.messages = list(chosen.chain)
+        elif not again:
+            self.messages = default_chain(self.messages, interrupted)
+        self.run_state["recovered"] = interrupted.closed_at_seq
+        self.ctx.out.flush()
+        if chosen.before_boot is not None:
+            self.hooks.resolve(chosen.before_boot())  # its errors fail the boot, as in the reference
+        self._save()
+        for message in again:
+            self._turn(interrupted.answering, {"trigger": "submit-message", "message": message})
 
     # ------------------------------------------------------------ run control
 
@@ -391,6 +538,17 @@ class ChatRuntime:
 
     def _load(self) -> None:
         self.messages, self.store = self.history.load()
+        self.run_state = dict(getattr(self.history, "state", None) or {})
+        self.injections = Injections.from_state(self.run_state.get("inject"))
+        self.locals = RunLocals.from_state(self.ctx.run_id, self.run_state.get("locals"))
+
+    def _state(self) -> dict[str, Any]:
+        state = {k: v for k, v in self.run_state.items() if k not in ("inject", "locals")}
+        if injected := self.injections.state():
+            state["inject"] = injected
+        if kept := self.locals.state():
+            state["locals"] = kept
+        return state
 
     def _flush_history(self) -> None:
         try:
@@ -400,7 +558,9 @@ class ChatRuntime:
 
     def _save(self) -> None:
         try:
-            self.history.save(self.messages, self.store, self.ctx.cursor, self.ctx.turn_complete_seq)
+            self.history.save(
+                self.messages, self.store, self.ctx.cursor, self.ctx.turn_complete_seq, state=self._state()
+            )
         except store.HistoryConflict:
             # Another run saved this chat since we loaded it: this run is superseded, and its
             # view of the history must not overwrite the current run's. Adopt what is stored.

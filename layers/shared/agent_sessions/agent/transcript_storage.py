@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from agent_sessions import store
 from agent_sessions.agent.history import ChatHistory
 from agent_sessions.agent.messages import UIMessage
 from agent_sessions.observability import logger
@@ -40,6 +41,9 @@ RETRY_DELAYS = (0.05, 0.25)
 class RunHistory(Protocol):
     """What the runtime needs of a history: load once, save after every turn (True = written)."""
 
+    state: dict[str, Any]
+    """The run state (`chat.inject`'s queue, `chat.local` values) as last loaded or saved."""
+
     def load(self) -> tuple[list[UIMessage], dict[str, Any]]: ...
 
     def save(
@@ -48,6 +52,8 @@ class RunHistory(Protocol):
         chat_store: dict[str, Any],
         cursor: Any = None,
         out_cursor: int | None = None,
+        *,
+        state: dict[str, Any] | None = None,
     ) -> bool: ...
 
     def flush(self) -> bool:
@@ -64,6 +70,8 @@ class StorageHistory:
     reason: SaveReason = "turn-complete"
     _shadow: Shadow = field(default_factory=Shadow)
     _pending: tuple[list[UIMessage], dict[str, Any], Any, int | None] | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+    """The run state: not the app's to store, so kept in DynamoDB (`store.save_run_state`)."""
 
     def load(self) -> tuple[list[UIMessage], dict[str, Any]]:
         """(messages, chat store) from `storage.load` (whole, no paging). An exception propagates:
@@ -71,6 +79,7 @@ class StorageHistory:
         page = self.storage.load(TranscriptScope(self.scope.chat_id, self.scope.client_data))
         chat_store = dict(page.state) if isinstance(page.state, dict) else {}
         self._shadow = Shadow.of(page.messages, chat_store)
+        self.state = store.load_run_state(self.scope.session_id)
         return list(page.messages), chat_store
 
     def save(
@@ -79,9 +88,14 @@ class StorageHistory:
         chat_store: dict[str, Any],
         cursor: Any = None,
         out_cursor: int | None = None,
+        *,
+        state: dict[str, Any] | None = None,
     ) -> bool:
         """Hand what changed since the last successful save to `storage.save`; False when nothing
         changed or the storage raised (logged; the changes ride with the next save)."""
+        if state is not None and state != self.state:
+            store.save_run_state(self.scope.session_id, state)
+            self.state = state
         changes, shadow = diff_messages(self._shadow, messages, chat_store)
         if not changes:
             return False

@@ -18,6 +18,7 @@ from agent_sessions.agent.models.tools import Tool
 from agent_sessions.transcript import TranscriptStorage
 
 if TYPE_CHECKING:
+    from agent_sessions.agent.writer import ChatWriter
     from agent_sessions.agents import Outcome
     from agent_sessions.run_context import RunContext
 
@@ -81,7 +82,8 @@ class Turn:
     restarts at 0 in every run); `client_data`: the validated client data (`client_data_schema`
     instance, else the raw metadata); `metadata`: the message's metadata; `signal`: the stop signal;
     `continuation` / `previous_run_id`: this run continues an earlier one; `preloaded`: the run was
-    started by a preload.
+    started by a preload. Messages queued with `chat.inject` are already in `messages` (conversation
+    lane) and in `system_prompt()` (instructions lane); `stream_text` applies both.
     """
 
     chat_id: str
@@ -97,6 +99,13 @@ class Turn:
     previous_run_id: str | None
     preloaded: bool
     _steering: Callable[[], list[UIMessage]] = field(repr=False, default=lambda: [])
+    _injected: Callable[[], list[UIMessage]] = field(repr=False, default=lambda: [])
+    _system: Callable[[str | None], str | None] = field(repr=False, default=lambda base: base)
+
+    def system_prompt(self, base: str | None = None) -> str | None:
+        """`base` plus the instructions `chat.inject` queued for this turn (`role: "system"`), the
+        way the TS `chat.toStreamTextOptions()` delivers them; `base` alone when there are none."""
+        return self._system(base)
 
     def stream_text(
         self, model: Model, *, tools: Iterable[Tool] = (), system: str | None = None, max_steps: int = 5
@@ -104,16 +113,18 @@ class Turn:
         """Stream `model`'s answer to this turn's messages (TS `streamText(...)` piped by `run()`):
         yields AI SDK UI-message chunks (`text-delta`, `reasoning-delta`, `tool-input-available`,
         `tool-output-available`, ...), runs `tools` (at most `max_steps` model calls), stops at
-        `signal`, and injects steering messages between steps. `system` is the system prompt. Model
-        errors propagate and end the turn with an `error` chunk."""
+        `signal`, and injects steering messages and `chat.inject` messages between steps. `system`
+        is the system prompt (plus injected instructions). Model errors propagate and end the turn
+        with an `error` chunk."""
         return stream_text(
             model,
             self.messages,
             tools=list(tools),
-            system=system,
+            system=self.system_prompt(system),
             max_steps=max_steps,
             signal=self.signal,
             pending=self._steering,
+            inject=self._injected,
         )
 
 
@@ -125,7 +136,10 @@ class ChatEvent:
     `messages`: the conversation (UI messages); `message`: the user message of the turn; `trigger`
     and `turn` as on `Turn`; `phase` (`on_chat_suspend`): `preload`, `turn` or `continuation`;
     `action`: the validated action (`on_action`); `response`: the assistant message just written,
-    `stopped` and `error` (`on_turn_complete`).
+    `stopped` and `error` (`on_before_turn_complete`, `on_turn_complete`); `preloaded` (`on_boot`):
+    the run was started by a preload; `writer` (`on_preload`, `on_compacted`,
+    `on_before_turn_complete`): a `ChatWriter` for chunks of your own; `summary` / `summarized`
+    (`on_compacted`): the summary text and the messages it replaced.
     """
 
     chat_id: str
@@ -143,6 +157,10 @@ class ChatEvent:
     response: UIMessage | None = None
     stopped: bool = False
     error: BaseException | None = None
+    preloaded: bool = False
+    writer: ChatWriter | None = None
+    summary: str | None = None
+    summarized: list[UIMessage] | None = None
 
 
 @dataclass
@@ -153,9 +171,14 @@ class AgentDefinition:
     `id`: the task identifier clients name. `run(turn)` returns or yields the reply: a string, UI
     chunks, or an iterable of either (see docs/agents.md). `client_data_schema` / `action_schema`:
     pydantic models validating client data and actions (invalid data ends the turn with an error).
-    Hooks get a `ChatEvent` and may be sync or async: `hydrate_messages` (returns the history to
-    use), `on_preload`, `on_chat_start`, `on_validate_messages` (may return a replacement message),
-    `on_turn_start`, `on_turn_complete`, `on_chat_suspend`, `on_action`. `compaction`,
+    Hooks get a `ChatEvent` and may be sync or async: `on_boot` (every fresh run, continuations
+    and retry attempts included, before anything else; not on a resume), `on_recovery_boot` (gets a
+    `RecoveryBootEvent`, may return a `RecoveryBootResult`; see `agent.recovery_boot`),
+    `hydrate_messages` (returns the history to use), `on_preload`, `on_chat_start`,
+    `on_validate_messages` (may return a replacement message), `on_turn_start`, `on_compacted`,
+    `on_before_turn_complete` (may write last chunks), `on_turn_complete`, `on_chat_suspend`,
+    `on_chat_resume`, `on_action`. `exit_after_preload_idle`: a preloaded run that gets no message
+    in its idle window ends instead of suspending. `compaction`,
     `pending_messages`: see their classes. `max_turns`: turns per run before it ends (the next
     message starts a continuation). A hook that raises during a turn ends that turn with an `error`
     chunk; `on_turn_complete` errors are logged.
@@ -175,6 +198,12 @@ class AgentDefinition:
     on_turn_complete: Callable[[ChatEvent], Any] | None = None
     on_chat_suspend: Callable[[ChatEvent], Any] | None = None
     on_action: Callable[[ChatEvent], Any] | None = None
+    on_boot: Callable[[ChatEvent], Any] | None = None
+    on_recovery_boot: Callable[[Any], Any] | None = None
+    on_before_turn_complete: Callable[[ChatEvent], Any] | None = None
+    on_compacted: Callable[[ChatEvent], Any] | None = None
+    on_chat_resume: Callable[[ChatEvent], Any] | None = None
+    exit_after_preload_idle: bool = False
     compaction: Compaction | None = None
     pending_messages: PendingMessages | None = None
     max_turns: int = MAX_TURNS

@@ -75,6 +75,7 @@ def stream_text(
     max_steps: int = 5,
     signal: _Aborted | None = None,
     pending: Callable[[], list[UIMessage]] | None = None,
+    inject: Callable[[], list[UIMessage]] | None = None,
 ) -> Iterator[Chunk]:
     """Stream one assistant response: steps of text/reasoning/tool calls, tools executed between steps.
 
@@ -87,7 +88,8 @@ def stream_text(
     seeing client tools' outputs as tool results.
 
     `pending` is polled between steps; messages it returns are injected (steering) and announced
-    with a transient `data-pending-message-injected` chunk.
+    with a transient `data-pending-message-injected` chunk. `inject` is polled there too; its
+    messages (`chat.inject`) join the model's context silently.
     """
     by_name = {t.name: t for t in tools}
     if messages and isinstance(messages[0], dict) and "parts" in messages[0]:
@@ -143,6 +145,8 @@ def stream_text(
                 "data": {"messageId": message.get("id")},
                 "transient": True,
             }
+        for message in inject() if inject else []:
+            history.extend(to_model_messages([message]))
 
 
 def _settle_approvals(message: UIMessage, by_name: dict[str, Tool]) -> Generator[Chunk, None, UIMessage]:
