@@ -170,9 +170,9 @@ class SessionTurn:
 
 class Chat:
     """`chat`, the agent SDK's entry point (TS `chat` from `@trigger.dev/sdk/ai`): `chat.agent` and
-    `chat.custom_agent` define agents; `history`, `store`, `defer`, `request_upgrade`, `end_run` and
-    `close` act on the run whose hook or `run` is executing (found through a context variable) and
-    raise `RuntimeError` elsewhere."""
+    `chat.custom_agent` define agents; `history`, `store`, `inject`, `local`, `defer`,
+    `request_upgrade`, `end_run` and `close` act on the run whose hook or `run` is executing (found
+    through a context variable) and raise `RuntimeError` elsewhere."""
 
     history = History()
     store = Store()
