@@ -125,6 +125,10 @@ async def close(request: Request) -> Response:
     return JSONResponse({"closed": closed.is_closed})
 
 
+async def _favicon(_: Request) -> Response:
+    return FileResponse(WEB_DIST / "favicon.svg", media_type="image/svg+xml")
+
+
 async def _not_built(_: Request) -> Response:
     return HTMLResponse("<p>The web chat is not built: run <code>make web</code> (make dev does it).</p>")
 
@@ -155,7 +159,7 @@ def routes() -> list[Any]:
         return [
             *api,
             Mount("/assets", StaticFiles(directory=WEB_DIST / "assets")),
-            Route("/favicon.ico", lambda _r: FileResponse(WEB_DIST / "favicon.svg", media_type="image/svg+xml")),
+            Route("/favicon.ico", _favicon),
             Route("/", lambda _r: Response((WEB_DIST / "index.html").read_bytes(), media_type="text/html")),
         ]
     return [*api, Route("/", _not_built)]
