@@ -180,8 +180,9 @@ class AgentDefinition:
     `on_chat_resume`, `on_action`. `exit_after_preload_idle`: a preloaded run that gets no message
     in its idle window ends instead of suspending. `compaction`,
     `pending_messages`: see their classes. `max_turns`: turns per run before it ends (the next
-    message starts a continuation). `storage`: where the transcript is kept (see the field). A hook that raises during a turn ends that turn with an `error`
-    chunk; `on_turn_complete` errors are logged.
+    message starts a continuation). `storage`: where the transcript is kept (see the field). A
+    hook that raises during a turn ends that turn with an `error` chunk; `on_turn_complete` errors
+    are logged.
     """
 
     id: str
