@@ -13,9 +13,17 @@ import pytest
 
 pytest.importorskip("pydantic_ai")
 
-from pydantic_ai import Agent
-from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart, ToolCallPart
-from pydantic_ai.models.function import AgentInfo, DeltaToolCalls, FunctionModel
+from pydantic_ai import Agent, CallDeferred, DeferredToolRequests
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    RetryPromptPart,
+    TextPart,
+    ToolCallPart,
+    ToolReturnPart,
+)
+from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
 
 from agent_sessions.agent import Turn, chat
 from agent_sessions.agent.history import ChatHistory
@@ -126,3 +134,117 @@ def test_stop_cancels_the_model_call_in_flight_and_the_run_answers_the_next_mess
     after = talk.turn("again: weather in Lima?", after=stopped)
     assert text_of(after.records).strip() == "In Lima it is cloudy, 18°C."
     assert [r["reason"] for r in talk.runs()] == ["initial"], "the same run answered after the stop"
+
+
+# ------------------------------------------------------------ deferred tools on the human-in-the-loop flow
+
+emails: list[str] = []
+
+
+def _deferred_model(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str | DeltaToolCalls]:
+    async def stream() -> AsyncIterator[str | DeltaToolCalls]:
+        last = messages[-1]
+        answered = [p for p in last.parts if isinstance(p, ToolReturnPart | RetryPromptPart)]
+        if answered:
+            yield f"Done: {answered[-1].content}"
+        elif "email" in str(last.parts):
+            yield {0: DeltaToolCall(name="send_email", json_args='{"to": "ann@example.com"}')}
+        else:
+            yield {0: DeltaToolCall(name="ask_user", json_args='{"question": "Which city?"}')}
+
+    return stream()
+
+
+deferring: Agent[None, Any] = Agent(
+    FunctionModel(stream_function=_deferred_model), output_type=[str, DeferredToolRequests]
+)
+
+
+@deferring.tool_plain(requires_approval=True)
+def send_email(to: str) -> str:
+    emails.append(to)
+    return f"sent to {to}"
+
+
+@deferring.tool_plain
+def ask_user(question: str) -> str:
+    raise CallDeferred  # answered by the client (addToolOutput)
+
+
+@chat.agent(id="t-pydantic-ai-deferred", idle_timeout_in_seconds=0.2)
+def _deferred(turn: Turn) -> AsyncIterator[Any]:
+    return stream_agent(deferring, turn)
+
+
+def _chunk(read: Any, kind: str) -> dict[str, Any]:
+    (found,) = [r.chunk for r in read.records if r.chunk and r.chunk.get("type") == kind]
+    return dict(found)
+
+
+def _answer(talk: Chat, after: Any, message_id: str, part: dict[str, Any]) -> Any:
+    """What the AI SDK client appends after addToolApprovalResponse / addToolOutput: the slim message."""
+    slim = {"id": message_id, "role": "assistant", "parts": [part]}
+    seq = talk.append(
+        {"kind": "message", "payload": {"chatId": talk.chat_id, "trigger": "submit-message", "message": slim}}
+    )
+    return read_sse(
+        talk.stack.base_url, talk.chat_id, talk.token, last_event_id=after.records[-1].seq, min_in_seq=seq
+    )
+
+
+@pytest.mark.parametrize("approved", [True, False])
+def test_an_approval_required_tool_waits_for_the_client_and_runs_once_if_approved(
+    stack: LocalStack, approved: bool
+) -> None:
+    emails.clear()
+    talk = Chat(stack, f"pai-approve-{approved}", task="t-pydantic-ai-deferred")
+    asked = talk.turn("email ann please")
+    message_id = _chunk(asked, "start")["messageId"]
+    call = _chunk(asked, "tool-input-available")
+    request = _chunk(asked, "tool-approval-request")
+    assert request["toolCallId"] == call["toolCallId"] and emails == []
+
+    part = {
+        "type": "tool-send_email",
+        "toolCallId": call["toolCallId"],
+        "state": "approval-responded",
+        "input": call["input"],
+        "approval": {"id": request["approvalId"], "approved": approved},
+    }
+    answered = _answer(talk, asked, message_id, part)
+    assert _chunk(answered, "start")["messageId"] == message_id, "the answer continues the same message"
+    if approved:
+        assert emails == ["ann@example.com"]
+        assert _chunk(answered, "tool-output-available")["output"] == "sent to ann@example.com"
+        assert text_of(answered.records) == "Done: sent to ann@example.com"
+        again = _answer(talk, answered, message_id, part)  # the client resends the same approval
+        assert not [r for r in again.records if r.chunk and r.chunk["type"] == "tool-output-available"], [
+            r.chunk for r in again.records
+        ]
+        assert emails == ["ann@example.com"], "an approved tool runs once"
+    else:
+        assert emails == []
+        assert _chunk(answered, "tool-output-denied")["toolCallId"] == call["toolCallId"]
+    wait_for(lambda: len(ChatHistory(talk.created["id"]).load()[0]) == 2)
+    saved, _ = ChatHistory(talk.created["id"]).load()
+    assert [m["role"] for m in saved] == ["user", "assistant"] and saved[1]["id"] == message_id
+
+
+def test_a_deferred_tool_is_a_client_side_tool_whose_output_continues_the_message(stack: LocalStack) -> None:
+    talk = Chat(stack, "pai-client-tool", task="t-pydantic-ai-deferred")
+    asked = talk.turn("plan a trip")
+    message_id = _chunk(asked, "start")["messageId"]
+    call = _chunk(asked, "tool-input-available")
+    assert call["toolName"] == "ask_user" and call["input"] == {"question": "Which city?"}
+    assert not [r for r in asked.records if r.chunk and r.chunk["type"].startswith("tool-output")]
+
+    part = {
+        "type": "tool-ask_user",
+        "toolCallId": call["toolCallId"],
+        "state": "output-available",
+        "input": call["input"],
+        "output": "Rome",
+    }
+    answered = _answer(talk, asked, message_id, part)
+    assert _chunk(answered, "start")["messageId"] == message_id
+    assert text_of(answered.records) == "Done: Rome"

@@ -17,6 +17,12 @@ fold into the saved assistant message. Pydantic AI's own bookkeeping chunks are 
 (the runtime writes it with the assistant message id it saves), `done` (an SSE terminator, not a
 chunk) and `abort` (a stopped turn ends with `finish` and `turn-complete`, like every other stop).
 
+Deferred tools on the human-in-the-loop flow: an approval-required tool ends the turn with
+`tool-approval-request`, a `CallDeferred` tool with its `tool-input-available` alone (a client-side
+tool). The client's answer continues the same assistant message (the runtime's continuation), so it
+is in `turn.messages` on the next turn: the adapter reads approvals into `deferred_tool_results` and a
+tool output into the history. The agent needs `output_type=[..., DeferredToolRequests]`.
+
 Stop: the turn's `signal` fires a `pydantic_ai.CancellationToken`, so a model call or a tool in
 flight is cancelled at once, not at the next chunk; the partial answer is kept.
 
