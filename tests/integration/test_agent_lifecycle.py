@@ -1,7 +1,8 @@
 """Issue 15 on the local stack, over real HTTP: when each lifecycle hook fires and in what order
 (fresh run, resume from suspend, continuation, crash mid-turn, compaction), `chat.inject` from
 `chat.defer` during the idle wait reaching the next model call (also across a suspend and a
-continuation), `chat.local` per run, and `AgentChat(on_triggered=...)`."""
+continuation), `chat.local` per run, and `AgentChat(on_triggered=...)`: the client reports each new
+run with its reason, learnt from the run id the agent stamps on each turn's first `.out` record."""
 
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from agent_sessions import store, worker
 from agent_sessions.agent import ChatEvent, Compaction, Turn, chat
 from agent_sessions.agent.history import ChatHistory
 from agent_sessions.agent.messages import ModelMessage
-from agent_sessions.agent.models.base import Finish, ModelEvent, TextDelta
+from agent_sessions.agent.models import tool
+from agent_sessions.agent.models.base import Finish, ModelEvent, TextDelta, ToolCall
 from agent_sessions.agent.models.tools import Tool
 from agent_sessions.agent.recovery_boot import RecoveryBootEvent, RecoveryBootResult
+from agent_sessions.client import AgentChat, AgentSessions, TriggeredEvent
 from agent_sessions.local.stack import LocalStack
 from tests.integration.localstack import Chat, run_status, text_of, wait_for
 from tests.support import read_sse
@@ -263,6 +267,46 @@ def test_an_injection_from_deferred_work_reaches_the_next_model_call(
         assert [r["reason"] for r in talk.runs()] == ["initial", "continuation"]
 
 
+class LookupArgs(BaseModel):
+    q: str
+
+
+@tool("Look something up")
+def lookup(args: LookupArgs) -> dict[str, str]:
+    chat.inject([{"role": "user", "content": "FACT from the tool"}, {"role": "system", "content": "LATER"}])
+    return {"found": args.q}
+
+
+class CallsThenEchoes(EchoContext):
+    """Calls `lookup` in its first step, then answers with its context like EchoContext."""
+
+    def stream(
+        self, messages: list[ModelMessage], *, tools: Sequence[Tool] = (), system: str | None = None
+    ) -> Iterator[ModelEvent]:
+        if messages[-1]["role"] == "user" and messages[-1]["content"][0].get("text") == "look":
+            yield ToolCall("call-1", "lookup", {"q": "x"})
+            yield Finish("tool-calls")
+            return
+        yield from super().stream(messages, tools=tools, system=system)
+
+
+@chat.agent(id="t-inject-step")
+def _inject_step(turn: Turn) -> Any:
+    return turn.stream_text(CallsThenEchoes(), tools=[lookup])
+
+
+def test_an_injection_from_a_tool_reaches_the_next_model_step(stack: LocalStack) -> None:
+    talk = Chat(stack, "inject-step", task="t-inject-step")
+    first = talk.turn("look")
+    reply = text_of(first.records)
+    assert reply.endswith("user: look | assistant:  | tool:  | user: FACT from the tool"), reply
+    assert "LATER" not in reply, "an instruction injected mid-turn waits for the next turn"
+    second = talk.turn("and?", after=first)
+    reply = text_of(second.records)
+    assert reply.startswith("system: LATER | user: look | assistant: "), reply
+    assert "| user: FACT from the tool | user: and?" in reply, "kept after the turn's answer"
+
+
 # ---------------------------------------------------------------- crash mid-turn
 
 
@@ -360,3 +404,38 @@ def test_exit_after_preload_idle_ends_the_preloaded_run_instead_of_suspending(st
     reply = talk.turn("hi")
     assert text_of(reply.records) == "user: hi"
     assert [r["reason"] for r in talk.runs()] == ["initial", "continuation"]
+
+
+# ---------------------------------------------------------------- AgentChat on_triggered
+
+
+def _triggered_run(turn: Turn) -> str:
+    text = (turn.message or {}).get("parts", [{}])[0].get("text")
+    if text == "end":
+        chat.end_run()
+    return f"run {turn.run_id}"
+
+
+def _upgrade_when_asked(event: ChatEvent) -> None:
+    if not event.continuation and (event.message or {}).get("parts", [{}])[0].get("text") == "upgrade":
+        chat.request_upgrade()
+
+
+chat.agent(id="t-triggered-upgrade", run=_triggered_run, on_turn_start=_upgrade_when_asked)
+
+
+def test_agent_chat_reports_each_new_run_with_its_reason(stack: LocalStack) -> None:
+    seen: list[TriggeredEvent] = []
+    client = AgentSessions(secret_key=stack.secret_key, base_url=stack.base_url)
+    talk = AgentChat("t-triggered-upgrade", id="triggered-1", client=client, on_triggered=seen.append)
+    talk.text("hello")
+    talk.text("again")
+    assert [(e.reason, e.chat_id) for e in seen] == [("initial", "triggered-1")]
+    initial = seen[0].run_id
+    assert talk.text("upgrade") != f"run {initial}"
+    talk.text("end")
+    wait_for(lambda: run_status(seen[-1].run_id) == store.RunStatus.COMPLETED)
+    reply = talk.text("after")
+    assert reply == f"run {seen[-1].run_id}"
+    assert [e.reason for e in seen] == ["initial", "upgrade", "continuation"]
+    assert len({e.run_id for e in seen}) == 3

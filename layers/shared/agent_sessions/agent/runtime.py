@@ -539,6 +539,8 @@ class ChatRuntime:
     def _load(self) -> None:
         self.messages, self.store = self.history.load()
         self.run_state = dict(getattr(self.history, "state", None) or {})
+        if self.run_state.get("suspended") not in (None, self.ctx.run_id):
+            del self.run_state["suspended"]  # an earlier run's: this one never suspended yet
         self.injections = Injections.from_state(self.run_state.get("inject"))
         self.locals = RunLocals.from_state(self.ctx.run_id, self.run_state.get("locals"))
 
