@@ -24,6 +24,12 @@ from agent_sessions.agent.models.tools import Tool
 from agent_sessions.agent.recovery_boot import RecoveryBootEvent, RecoveryBootResult
 from agent_sessions.client import AgentChat, AgentSessions, TriggeredEvent
 from agent_sessions.local.stack import LocalStack
+from agent_sessions.transcript import (
+    TranscriptChangeset,
+    TranscriptPage,
+    TranscriptSaveContext,
+    TranscriptScope,
+)
 from tests.integration.localstack import Chat, run_status, text_of, wait_for
 from tests.support import read_sse
 
@@ -63,7 +69,7 @@ def _record(name: str) -> Any:
 counter = chat.local("t-life-counter")
 
 
-def _life_boot(event: ChatEvent) -> None:
+async def _life_boot(event: ChatEvent) -> None:
     boots[event.chat_id].append(event)
     events[event.chat_id].append("boot")
     counter.init({"turns": 0})
@@ -228,7 +234,25 @@ def _echo(turn: Turn) -> Any:
     return turn.stream_text(EchoContext())
 
 
+class DocumentStorage:
+    """An app's TranscriptStorage keeping each chat as one document: its messages and `state`."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, tuple[list[Any], Any]] = {}
+
+    def load(
+        self, scope: TranscriptScope, *, limit: int | None = None, before: str | None = None
+    ) -> TranscriptPage:
+        messages, state = self.docs.get(scope.chat_id, ([], None))
+        return TranscriptPage(list(messages), state=state)
+
+    def save(self, ctx: TranscriptSaveContext, changeset: TranscriptChangeset) -> None:
+        self.docs[ctx.chat_id] = ([e.message for e in changeset.entries], changeset.state)
+
+
+DOCUMENTS = DocumentStorage()
 chat.agent(id="t-inject", run=_echo, on_turn_complete=_inject_later, idle_timeout_in_seconds=5)
+chat.agent(id="t-inject-storage", run=_echo, on_turn_complete=_inject_later, storage=DOCUMENTS)
 chat.agent(id="t-inject-suspend", run=_echo, on_turn_complete=_inject_later, idle_timeout_in_seconds=0.3)
 
 
@@ -238,6 +262,7 @@ chat.agent(id="t-inject-suspend", run=_echo, on_turn_complete=_inject_later, idl
         ("t-inject", "hello", "warm"),
         ("t-inject-suspend", "hello", "suspended"),
         ("t-inject", "end", "continued"),
+        ("t-inject-storage", "end", "continued-own-storage"),
     ],
 )
 def test_an_injection_from_deferred_work_reaches_the_next_model_call(
@@ -250,7 +275,7 @@ def test_an_injection_from_deferred_work_reaches_the_next_model_call(
     wait_for(lambda: injected[talk.chat_id].is_set())
     if settle == "suspended":
         _wait_parked(talk.created["runId"])
-    if settle == "continued":
+    if settle.startswith("continued"):
         wait_for(lambda: run_status(talk.created["runId"]) == store.RunStatus.COMPLETED)
     second = talk.turn("next", after=first)
     reply = text_of(second.records)
@@ -260,10 +285,19 @@ def test_an_injection_from_deferred_work_reaches_the_next_model_call(
     reply = text_of(third.records)
     assert reply.startswith(f"user: {first_text} | "), "an instruction lasts one turn"
     assert "user: next | user: FACT the order shipped | assistant: " in reply, "the fact stays in place"
-    messages, _ = ChatHistory(talk.created["id"]).load()
-    users = [m for m in messages if m["role"] != "assistant"]
-    assert all("FACT" not in str(m) for m in users), "injections are not part of the transcript"
-    if settle == "continued":
+
+    def users() -> list[Any]:
+        if settle == "continued-own-storage":
+            messages = DOCUMENTS.docs[talk.chat_id][0]
+        else:
+            messages = ChatHistory(talk.created["id"]).load()[0]
+        return [m for m in messages if m["role"] != "assistant"]
+
+    wait_for(lambda: len(users()) == 3)  # the save that follows the last turn-complete
+    assert all("FACT" not in str(m) for m in users()), "injections are not part of the transcript"
+    if settle == "continued-own-storage":
+        assert DOCUMENTS.docs[talk.chat_id][1] == {}, "the run state is not the app's to store"
+    if settle.startswith("continued"):
         assert [r["reason"] for r in talk.runs()] == ["initial", "continuation"]
 
 
@@ -314,7 +348,7 @@ recoveries: dict[str, list[RecoveryBootEvent]] = defaultdict(list)
 policy: dict[str, str] = {}
 
 
-def _recovery_boot(event: RecoveryBootEvent) -> RecoveryBootResult | None:
+async def _recovery_boot(event: RecoveryBootEvent) -> RecoveryBootResult | None:
     recoveries[event.chat_id].append(event)
     events[event.chat_id].append("recovery_boot")
     event.writer({"type": "data-chat-recovery", "data": {"cause": event.cause}, "transient": True})
