@@ -176,7 +176,8 @@ class ChatRuntime:
                 return self.queue.popleft()
             phase = "turn" if self.turns else ("continuation" if self.continuation else "preload")
             self.hooks.call(self.definition.on_chat_suspend, self._event(phase=phase))
-            self.run_state["suspended"] = self.ctx.run_id
+            if self.definition.on_chat_resume is not None:  # only then is the marker worth a write
+                self.run_state["suspended"] = self.ctx.run_id
             self._settle()
             outcome, arrived = self.ctx.idle_outcome()
             if not arrived:
