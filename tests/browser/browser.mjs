@@ -179,6 +179,18 @@ const scenarios = {
     assert.equal(await page.locator('[data-role="user"]').last().getAttribute("data-mark"), "not sent: this chat is closed");
   },
 
+  // Issue 13: a Pydantic AI agent with a tool (examples/pydantic_ai_agent.py, offline) in the web chat.
+  async "pydantic-ai-tool"(page, shot) {
+    await openChat(page, newId(), "pydantic-weather");
+    await send(page, "What is the weather in Paris?");
+    await waitForText(page, "In Paris it is sunny, 21°C. ");
+    const tool = page.locator('[data-role="assistant"] [data-testid="tool"][data-tool="get_weather"]');
+    assert.equal(await tool.getAttribute("data-state"), "output-available");
+    assert.match(await tool.getByTestId("tool-output").textContent(), /sunny, 21°C/);
+    await idle(page);
+    await shot();
+  },
+
   async "agent-error"(page, shot) {
     await openChat(page, newId(), "t-fails");
     assert.equal(await page.getByTestId("agent").textContent(), "t-fails");

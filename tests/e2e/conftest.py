@@ -81,8 +81,8 @@ def stop_stack(stack: RunningStack) -> int:
 
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    # Beside demo-chat: the browser tests' agents and the human-in-the-loop example.
-    modules = '["tests.e2e.browser_agents", "examples.hitl_agent"]'
+    # Beside demo-chat: the browser tests' agents, the human-in-the-loop and Pydantic AI examples.
+    modules = '["tests.e2e.browser_agents", "examples.hitl_agent", "examples.pydantic_ai_agent"]'
     stack = start_stack(tmp_path_factory.mktemp("stack-state"), AGENT_SESSIONS_AGENT_MODULES=modules)
     yield stack
     stop_stack(stack)

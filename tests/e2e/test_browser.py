@@ -30,6 +30,7 @@ SCENARIOS = [
     "token-recovery",
     "closed-session",
     "agent-error",
+    "pydantic-ai-tool",
     "fresh-browser",
     "layout",
     "multi-tab",
