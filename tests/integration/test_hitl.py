@@ -17,8 +17,10 @@ from examples import hitl_agent
 from tests.integration.localstack import Chat, text_of, wait_for
 from tests.support import SseRead, read_sse
 
-# the example agent with a short warm wait, so a test reaches the suspend in a fraction of a second
+# the example agent with a short warm wait, so a test reaches the suspend in a fraction of a second,
+# and with a long one, so "warm" means warm however loaded the machine is
 chat.agent(id="t-hitl", run=hitl_agent.hitl.run, idle_timeout_in_seconds=0.2)
+chat.agent(id="t-hitl-warm", run=hitl_agent.hitl.run, idle_timeout_in_seconds=60)
 
 
 def _chunks(read: SseRead) -> list[dict[str, Any]]:
@@ -86,7 +88,7 @@ def _assert_one_message_answered(talk: Chat, message_id: str, label: str) -> Non
 
 @pytest.mark.parametrize("pause", ["warm", "suspended", "expired"])
 def test_a_client_tool_answer_continues_the_same_assistant_message(stack: LocalStack, pause: str) -> None:
-    talk = Chat(stack, f"hitl-ask-{pause}", task="t-hitl")
+    talk = Chat(stack, f"hitl-ask-{pause}", task="t-hitl-warm" if pause == "warm" else "t-hitl")
     asked, message_id, call = _ask(talk)
     run_id = talk.created["runId"]
     if pause == "suspended":
@@ -130,7 +132,7 @@ def _sent(talk: Chat) -> list[Any]:
 
 @pytest.mark.parametrize("pause", ["warm", "expired"])
 def test_an_approved_tool_runs_once_even_when_the_approval_is_resent(stack: LocalStack, pause: str) -> None:
-    talk = Chat(stack, f"hitl-approve-{pause}", task="t-hitl")
+    talk = Chat(stack, f"hitl-approve-{pause}", task="t-hitl-warm" if pause == "warm" else "t-hitl")
     asked, message_id, call, request = _request_approval(talk)
     if pause == "expired":
         run_id = talk.created["runId"]
