@@ -37,7 +37,7 @@ browser-deps:
 	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 dev: install web
-	AGENT_SESSIONS_AGENT_MODULES=$${AGENT_SESSIONS_AGENT_MODULES:-'["examples.weather_agent","examples.pydantic_ai_agent"]'} $(BIN)/python -m agent_sessions.local
+	AGENT_SESSIONS_AGENT_MODULES=$${AGENT_SESSIONS_AGENT_MODULES:-'["examples.weather_agent","examples.pydantic_ai_agent","examples.hitl_agent"]'} $(BIN)/python -m agent_sessions.local
 
 test: install node-deps web browser-deps lint typecheck
 	$(BIN)/python -m pytest -p no:cacheprovider -q
