@@ -257,3 +257,27 @@ def test_a_long_journal_is_compacted_after_its_replay(
 
     _, db = start(tmp_path, started)
     assert items(db) == before
+
+
+def test_compaction_honours_ttl_and_a_trim_survives_a_restart(
+    tmp_path: Path, started: list[EmbeddedDynamoDB], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto never expires items: the local stack drops those whose TTL passed when it compacts
+    (DynamoDB deletes them in the background, late), live and in the journal; deleted items (an
+    `.out` trim) stay deleted across a restart."""
+    first, db = start(tmp_path, started)
+    create_table(db)
+    db.put_item(TableName=TABLE, Item={"pk": {"S": "expired"}, "expires_at": {"N": "1000"}})
+    db.put_item(TableName=TABLE, Item={"pk": {"S": "later"}, "expires_at": {"N": "99999999999"}})
+    db.put_item(TableName=TABLE, Item={"pk": {"S": "no-ttl"}})
+    db.put_item(TableName=TABLE, Item={"pk": {"S": "trimmed"}})
+    db.delete_item(TableName=TABLE, Key={"pk": {"S": "trimmed"}})
+    abandon(first)
+    monkeypatch.setattr(dynamodb, "COMPACT_AFTER_REPLAY_BYTES", 1)
+
+    second, db = start(tmp_path, started)
+    assert second.expired == 1
+    assert set(items(db)) == {"later", "no-ttl"}, "expired on the live endpoint too"
+    abandon(second)
+    _, db = start(tmp_path, started)
+    assert set(items(db)) == {"later", "no-ttl"}

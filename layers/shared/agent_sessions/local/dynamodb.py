@@ -20,6 +20,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -168,6 +169,8 @@ class EmbeddedDynamoDB:
         commit = self._journal_write if self.journal is not None else None
         self.app = SerializedApp(DomainDispatcherApplication(create_backend_app), commit)
         self.replayed = 0
+        self.expired = 0
+        """Items whose TTL had passed, left out by the compactions since start (see `_compact`)."""
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -195,7 +198,7 @@ class EmbeddedDynamoDB:
             with self.app.lock:
                 self.replayed = self.journal.replay(self._execute)
                 if self.journal.size >= COMPACT_AFTER_REPLAY_BYTES:
-                    self.journal.compact(self._scan)  # the next start replays one put per item
+                    self._compact()  # the next start replays one put per item
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server = make_server(
             self.host, self.port, self.app, threaded=True, request_handler=MotoRequestHandler
@@ -224,12 +227,49 @@ class EmbeddedDynamoDB:
             return
         self.journal.append(entry)
         if self.journal.should_compact():
-            self.journal.compact(self._scan)
+            self._compact()
 
     def _execute(self, entry: Entry) -> tuple[int, dict[str, Any]]:
         """Run one request against moto directly; the caller holds the lock."""
         status, _, reply = self.app.call_locked(entry_environ(entry))
         return int(status.split()[0]), json.loads(reply or b"{}")
+
+    def _compact(self) -> None:
+        """Rewrite the journal as the current state, leaving out items whose TTL has passed, and
+        delete those from moto too (moto never expires items; DynamoDB deletes them in the
+        background, so a local stack that honours TTL at compaction behaves as one that is late)."""
+        assert self.journal is not None
+        expired: list[tuple[tuple[str, str, str], dict[str, Any]]] = []
+        self.journal.compact(lambda table: self._live_items(table, expired))
+        for (access_key, region, name), key in expired:
+            self._execute(Entry("DeleteItem", region, access_key, {"TableName": name, "Key": key}))
+        self.expired += len(expired)
+
+    def _live_items(
+        self, table: tuple[str, str, str], expired: list[tuple[tuple[str, str, str], dict[str, Any]]]
+    ) -> Iterator[dict[str, Any]]:
+        ttl = self._ttl_attribute(table)
+        keys = self._key_attributes(table) if ttl else []
+        now = time.time()
+        for item in self._scan(table):
+            value = item.get(ttl or "", {}).get("N") if ttl else None
+            if value is not None and float(value) < now:
+                expired.append((table, {k: item[k] for k in keys}))
+                continue
+            yield item
+
+    def _ttl_attribute(self, table: tuple[str, str, str]) -> str | None:
+        access_key, region, name = table
+        status, reply = self._execute(Entry("DescribeTimeToLive", region, access_key, {"TableName": name}))
+        spec = reply.get("TimeToLiveDescription", {}) if status < 300 else {}
+        return spec.get("AttributeName") if spec.get("TimeToLiveStatus") == "ENABLED" else None
+
+    def _key_attributes(self, table: tuple[str, str, str]) -> list[str]:
+        access_key, region, name = table
+        status, reply = self._execute(Entry("DescribeTable", region, access_key, {"TableName": name}))
+        if status >= 300:
+            raise RuntimeError(f"cannot describe table {name} to compact the journal: {reply}")
+        return [key["AttributeName"] for key in reply["Table"]["KeySchema"]]
 
     def _scan(self, table: tuple[str, str, str]) -> Iterator[dict[str, Any]]:
         access_key, region, name = table
