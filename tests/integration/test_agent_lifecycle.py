@@ -411,6 +411,23 @@ def test_recovery_boot_keeps_the_partial_answer_in_context_by_default(
     assert any(r.chunk and r.chunk.get("type") == "data-chat-recovery" for r in after.records)
 
 
+@worker.agent("t-crashes-before-output")
+def _crashes_before_output(ctx: worker.RunContext) -> worker.Outcome:
+    """Attempt 0 takes the message and dies before writing anything; later boots are `t-recovering`."""
+    if ctx.attempt > 0:
+        return recovering(ctx)
+    for _record in ctx.wait_input(20):
+        raise RuntimeError("worker died before any output")
+    return "done"
+
+
+def test_a_crash_before_any_output_is_answered_again_without_recovery_boot(stack: LocalStack) -> None:
+    talk = Chat(stack, "recover-none", task="t-crashes-before-output", maxAttempts=2)
+    answer = talk.turn("write an essay")
+    assert text_of(answer.records) == "user: write an essay"
+    assert events["recover-none"] == ["boot", "turn_start"], "nothing was interrupted: no recovery hook"
+
+
 def test_recovery_boot_can_drop_the_partial_or_answer_again(stack: LocalStack) -> None:
     policy["recover-drop"] = "drop"
     talk = Chat(stack, "recover-drop", task="t-crashes-once", maxAttempts=2)
