@@ -184,3 +184,51 @@ def test_regenerate_cuts_history_where_the_ai_sdk_client_cuts(
 ) -> None:
     # the AI SDK's regenerate(): slice(0, role === "assistant" ? index : index + 1)
     assert [m["id"] for m in regenerate_from(HISTORY, message_id)] == kept
+
+
+class _Out:
+    def __init__(self) -> None:
+        self.chunks: list[Any] = []
+
+    def write_chunk(self, chunk: Any) -> None:
+        self.chunks.append(chunk)
+
+
+def test_a_continuing_turn_keeps_the_message_id_and_opens_a_step_whatever_run_yields() -> None:
+    from agent_sessions.agent.messages import MessageAccumulator
+    from agent_sessions.agent.output import OutputPipe
+    from agent_sessions.agent.types import AbortSignal
+
+    paused = _paused("output-available", output={"paid": 500})[1]
+    out = _Out()
+    accumulator = MessageAccumulator("fresh", continues=paused)
+    run = [{"type": "start", "messageId": "someone-elses"}, "Done."]
+    OutputPipe(out, lambda value: value).pipe(run, accumulator, AbortSignal())  # type: ignore[arg-type]
+    assert [c["type"] for c in out.chunks] == [
+        "start",
+        "start-step",
+        "text-start",
+        "text-delta",
+        "text-end",
+        "finish",
+    ]
+    assert out.chunks[0]["messageId"] == "m1"
+    assert accumulator.message["id"] == "m1" and len(accumulator.message["parts"]) == 4
+
+
+def test_a_tool_answer_sent_mid_turn_is_a_later_turn_not_steering() -> None:
+    from collections import deque
+
+    from agent_sessions.agent.steering import Steering
+    from agent_sessions.agent.types import AbortSignal, PendingMessages
+    from agent_sessions.run_context import InputRecord
+
+    queue: deque[InputRecord] = deque()
+    steering = Steering(PendingMessages(), queue)
+    answer = {"id": "m1", "role": "assistant", "parts": []}
+    user = {"id": "u2", "role": "user", "parts": []}
+    for seq, message in ((5, answer), (6, user)):
+        chunk = {"kind": "message", "payload": {"trigger": "submit-message", "message": message}}
+        steering.on_input(InputRecord(seq=seq, chunk=chunk), AbortSignal())
+    assert [r.seq for r in queue] == [5], "the answer waits for its own turn"
+    assert steering.take() == [user]
