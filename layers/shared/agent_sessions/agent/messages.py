@@ -101,16 +101,15 @@ class MessageAccumulator:
         elif chunk["type"] == "tool-input-error":
             part.update(state="output-error", input=chunk["input"], errorText=chunk["errorText"])
         elif chunk["type"] == "tool-approval-request":
-            approval: ToolApproval = {"id": chunk["approvalId"]}
-            part.update(state="approval-requested", approval=approval)
+            requested: ToolApproval = {"id": chunk["approvalId"]}
+            part.update(state="approval-requested", approval=requested)
         elif chunk["type"] == "tool-output-available":
             part.update(state="output-available", output=chunk["output"])
         elif chunk["type"] == "tool-output-error":
             part.update(state="output-error", errorText=chunk["errorText"])
         elif chunk["type"] == "tool-output-denied":
             part["state"] = "output-denied"
-            approval = dict(part.get("approval") or {})  # type: ignore[assignment]
-            part["approval"] = {**approval, "approved": False}
+            part["approval"] = {**(part.get("approval") or {}), "approved": False}
 
     def close_open_parts(self) -> None:
         """A stopped turn keeps its partial answer with every part marked done."""
