@@ -171,3 +171,15 @@ def test_token_mint_is_limited_per_environment(api: Api, limits: None, clock: Cl
     assert over.status == 429 and over.body["code"] == "rate_limited"
     other = api("POST", "/api/v1/auth/public-tokens", body=scopes, token=OTHER_ENV.secret_key)
     assert other.status == 200 and rate_headers(other) == (5, 4, T0 + WINDOW_MS)
+
+
+def test_a_create_refused_as_bad_input_gives_its_count_back(api: Api, limits: None, clock: Clock) -> None:
+    assert api("POST", "/api/v1/sessions", body=create_body("c0"), token=ENV.secret_key).status == 201
+    taken = create_body("c0", task="other-task")
+    before = table_state()
+    assert api("POST", "/api/v1/sessions", body=taken, token=ENV.secret_key).status == 409
+    assert table_state() == before, "the refused create's count was given back"
+    clock.ms = T0 + WINDOW_MS  # a fresh window: the refused create was its only count
+    before = table_state()
+    assert api("POST", "/api/v1/sessions", body=taken, token=ENV.secret_key).status == 409
+    assert table_state() == before

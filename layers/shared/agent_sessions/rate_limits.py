@@ -114,3 +114,10 @@ def consume(env_id: str, limit: Limit, at_ms: int) -> RateStatus | None:
     if count is None:
         raise refused(limit, RateStatus(allowed, 0, _reset(start)))
     return RateStatus(allowed, max(allowed - count, 0), _reset(start))
+
+
+def refund(env_id: str, limit: Limit, at_ms: int) -> None:
+    """Give back the request `consume(env_id, limit, at_ms)` counted, because it then failed as a
+    client error: bad input changes nothing, not even a counter."""
+    if limit_of(env_id, limit) > 0:
+        store.uncount_in_window(f"{env_id}#{limit.value}", store.RateWindow(window_start(at_ms), 0))

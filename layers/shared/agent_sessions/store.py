@@ -49,6 +49,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.connection import Connection
 from pynamodb.exceptions import (
+    DeleteError,
     DoesNotExist,
     PutError,
     TransactWriteError,
@@ -522,7 +523,10 @@ def count_in_window(key: str, window: RateWindow, limit: int, ttl_seconds: int) 
     try:
         _update(
             item,
-            [StreamItem.hits.add(1), StreamItem.expires_at.set(now() + timedelta(seconds=ttl_seconds))],
+            [
+                StreamItem.hits.add(1),
+                StreamItem.expires_at.set(StreamItem.expires_at | (now() + timedelta(seconds=ttl_seconds))),
+            ],
             StreamItem.hits.does_not_exist() | (StreamItem.hits < limit),
             key,
         )
@@ -578,6 +582,22 @@ def add_budget_tokens(session_id: str, day: int, tokens: int) -> DayUsage:
     item = _budget_item(session_id, day)
     _update(item, [StreamItem.tokens.add(tokens), StreamItem.expires_at.set(_budget_ttl())], None, item.pk)
     return DayUsage(int(item.turns or 0), int(item.tokens or 0))
+
+
+def uncount_in_window(key: str, window: RateWindow) -> None:
+    """Give back one request counted by `count_in_window` (the request then failed as bad input):
+    the counter item is deleted when this was its only count, so the table is as it was."""
+    item = StreamItem(f"limit#{key}", window.start_ms)
+    try:
+        retry_transient(
+            lambda: item.delete(condition=StreamItem.hits <= 1),
+            first_delay=_CONFLICT_BACKOFF_SECONDS,
+            retry_on=_CONFLICT,
+        )
+    except DeleteError as exc:
+        if _cause(exc) != CONDITION_FAILED:
+            raise
+        _update(item, [StreamItem.hits.add(-1)], StreamItem.hits > 1, key)
 
 
 def swap_current_run(

@@ -6,12 +6,14 @@ routers serve the local stack, so there is exactly one implementation of every r
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import ValidationError
 
 from agent_sessions import (
     access,
@@ -26,7 +28,14 @@ from agent_sessions import (
 )
 from agent_sessions.config import get_settings
 from agent_sessions.envelopes import dumps
-from agent_sessions.errors import BadRequest, Forbidden, PayloadTooLarge, SessionClosed, Unauthenticated
+from agent_sessions.errors import (
+    AgentSessionsError,
+    BadRequest,
+    Forbidden,
+    PayloadTooLarge,
+    SessionClosed,
+    Unauthenticated,
+)
 from agent_sessions.http import cors, params
 from agent_sessions.http.errors import error_response
 from agent_sessions.models import (
@@ -159,9 +168,25 @@ def _query(router: APIGatewayHttpRouter) -> dict[str, str]:
 
 
 def _count(principal: auth.Principal, limit: rate_limits.Limit) -> dict[str, str] | None:
-    """Count the request against an environment-wide rate limit: its headers, or RateLimited (429)."""
+    """Count the request against an environment-wide rate limit: its headers, or RateLimited (429).
+
+    Call it once the request is known good (or use `_counted` around work that may refuse it)."""
     status = rate_limits.consume(principal.environment.id, limit, streams.now_ms())
     return status.headers() if status is not None else None
+
+
+@contextmanager
+def _counted(principal: auth.Principal, limit: rate_limits.Limit) -> Iterator[dict[str, str] | None]:
+    """Count the request before the work it limits; give the count back if the work then refuses
+    the request as a client error (4xx), so bad input changes nothing."""
+    at = streams.now_ms()
+    status = rate_limits.consume(principal.environment.id, limit, at)
+    try:
+        yield status.headers() if status is not None else None
+    except (AgentSessionsError, ValidationError) as exc:
+        if status is not None and (isinstance(exc, ValidationError) or exc.status < 500):
+            rate_limits.refund(principal.environment.id, limit, at)
+        raise
 
 
 # ---------------------------------------------------------------- token mint
@@ -172,8 +197,8 @@ def jwt_claims() -> Response:
     principal = _principal(token_router)
     if not principal.is_secret_key:
         raise Unauthenticated("Invalid or Missing API key")
-    rate = _count(principal, rate_limits.Limit.TOKEN)
-    return json_response(200, auth.claims_for(principal.environment), rate)
+    claims = auth.claims_for(principal.environment)
+    return json_response(200, claims, _count(principal, rate_limits.Limit.TOKEN))
 
 
 @token_router.post("/api/v1/auth/public-tokens")
@@ -184,7 +209,6 @@ def public_tokens() -> Response:
     body = PublicTokenBody.model_validate(_body(token_router, 8 * 1024))
     if any(not s.strip() for s in body.scopes):
         raise BadRequest("Invalid request body: blank scope", code="invalid_body")
-    rate = _count(principal, rate_limits.Limit.TOKEN)
     token = auth.mint_public_token(
         principal.environment,
         body.scopes,
@@ -192,7 +216,7 @@ def public_tokens() -> Response:
         one_time_use=body.oneTimeUse,
         realtime=body.realtime,
     )
-    return json_response(200, {"token": token}, rate)
+    return json_response(200, {"token": token}, _count(principal, rate_limits.Limit.TOKEN))
 
 
 # ---------------------------------------------------------------- start session
@@ -207,8 +231,8 @@ def create_session() -> Response:
         or principal.allows(Need("write", SESSIONS, None))
     ):
         raise auth.forbidden()
-    rate = _count(principal, rate_limits.Limit.CREATE)
-    created = sessions.create(principal.environment, body)
+    with _counted(principal, rate_limits.Limit.CREATE) as rate:
+        created = sessions.create(principal.environment, body)
     logger.append_keys(session_id=created.session.session_id, run_id=created.run_id)
     metrics.add_metric(
         name="SessionsCreated" if not created.is_cached else "SessionsReused", unit="Count", value=1
