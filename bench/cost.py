@@ -170,7 +170,8 @@ def per_thousand_turns(measured: dict[str, Any]) -> dict[str, Any]:
                 if name in ("AgentWorkerFunction", "OutStreamFunction", "AppendFunction")
             },
             "wake_state_transitions": wake,
-            "reads": "strongly consistent, 1 unit per started 4 KB and at least 1 per request",
+            "reads": "1 unit per started 4 KB and at least 1 per request (half for the in-turn "
+            "watcher's eventually consistent polls)",
         },
     }
     for shape, s in shapes.items():

@@ -72,8 +72,8 @@ class DynamoCounter:
     """Every DynamoDB request the process sends, by operation, with the units DynamoDB would bill.
 
     Write units as `tests.dynamo_limits.WriteMeter` counts them (1 per started KB of each item,
-    doubled in a transaction); read units from the items each read returned (every read here is
-    strongly consistent: 1 unit per started 4 KB of the response's items, at least 1 per request).
+    doubled in a transaction); read units from the items each read returned (1 unit per started
+    4 KB of the response's items, at least 1 per request; half that for an eventually consistent read).
     """
 
     def __init__(self) -> None:
@@ -85,15 +85,17 @@ class DynamoCounter:
             client.meta.events.register("provide-client-params.dynamodb", self._record)
             client.meta.events.register("after-call.dynamodb", self._read_units)
 
-    def _read_units(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
+    def _read_units(self, model: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         if model.name not in READS:
             return
         items = parsed.get("Items") or ([parsed["Item"]] if parsed.get("Item") else [])
         size = sum(item_bytes(item) for item in items)
+        units = max(1, math.ceil(size / 4096)) * (1.0 if context.get("consistent_read") else 0.5)
         with self.lock:
-            self.ops[READ_UNITS] += max(1, math.ceil(size / 4096))
+            self.ops[READ_UNITS] += units  # type: ignore[assignment]
 
-    def _record(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+    def _record(self, model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["consistent_read"] = bool(params.get("ConsistentRead"))
         items = written_items(model.name, params)
         factor = 2 if model.name == "TransactWriteItems" else 1
         units = factor * sum(max(1, math.ceil(item_bytes(i) / 1024)) for i in items)

@@ -135,10 +135,15 @@ class RunContext:
 
     # ------------------------------------------------------------ input
 
-    def poll_input(self) -> list[InputRecord]:
+    def poll_input(self, *, consistent: bool = True) -> list[InputRecord]:
         """Records after the cursor, without waiting: about `read_max_bytes` at a time (or one
-        larger record), so a backlog of near-limit inputs never has to fit in memory at once."""
-        records = streams.read_after(self.session_id, "in", self.cursor, max_bytes=self._read_bytes)
+        larger record), so a backlog of near-limit inputs never has to fit in memory at once.
+
+        `consistent=False` (the in-turn watcher) reads at half the units and may find a record
+        a poll later, never out of order: see `streams.read_after`."""
+        records = streams.read_after(
+            self.session_id, "in", self.cursor, max_bytes=self._read_bytes, consistent=consistent
+        )
         if records:
             self.cursor = records[-1].seq
             self._appended_ms.update((r.seq, r.timestamp) for r in records)

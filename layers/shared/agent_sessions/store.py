@@ -1210,9 +1210,17 @@ def _decode_page(pk: str, item: StreamItem) -> list[StoredRecord]:
 
 
 def read_pages(
-    session_id: str, io: str, after_seq: int, *, limit: int = 50, newest_first: bool = False
+    session_id: str,
+    io: str,
+    after_seq: int,
+    *,
+    limit: int = 50,
+    newest_first: bool = False,
+    consistent: bool = True,
 ) -> Iterator[StoredRecord]:
-    """Records with seq > after_seq in order (or newest first), strongly consistent.
+    """Records with seq > after_seq in order (or newest first), strongly consistent unless
+    `consistent=False` (half the read units; the pages may be stale, never torn: a page's
+    overflow chunks are always read strongly consistent once its first item was seen).
 
     `limit` bounds the items (pages) read. Newest-first readers look for something near the end
     (the last turn-complete), so they fetch small pages instead of up to `limit` items at once.
@@ -1223,7 +1231,7 @@ def read_pages(
     for item in StreamItem.query(
         pk,
         condition,
-        consistent_read=True,
+        consistent_read=consistent,
         limit=limit,
         scan_index_forward=not newest_first,
         page_size=page_size,

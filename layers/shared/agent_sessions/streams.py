@@ -422,18 +422,26 @@ def record_bytes(record: store.StoredRecord) -> int:
 
 
 def read_after(
-    session_id: str, io: str, cursor: int, limit: int = 200, *, max_bytes: int | None = None
+    session_id: str,
+    io: str,
+    cursor: int,
+    limit: int = 200,
+    *,
+    max_bytes: int | None = None,
+    consistent: bool = True,
 ) -> list[store.StoredRecord]:
     """Contiguous records after `cursor`; stops at a gap so a reader never skips a seq.
 
     At most `limit` records, and with `max_bytes` no more once their `record_bytes` reach it (the
     first record always comes, whatever its size), so a reader's memory stays bounded. A `.out`
-    cursor below the trim comes first to a `trim` command record (`trimmed_marker`).
+    cursor below the trim comes first to a `trim` command record (`trimmed_marker`). With
+    `consistent=False` (`.in` only: the in-turn watcher) the read may miss the newest records (a
+    later read finds them), never skip or repeat one: only a contiguous run after `cursor` is returned.
     """
     out: list[store.StoredRecord] = []
     expected = cursor + 1
     size = 0
-    for record in store.read_pages(session_id, io, cursor, limit=limit):
+    for record in store.read_pages(session_id, io, cursor, limit=limit, consistent=consistent):
         if record.seq != expected and not out and io == "out":
             marker = trimmed_marker(session_id, expected, record)
             if marker is not None:
