@@ -418,12 +418,18 @@ def bench_run_lifecycle(stack: LocalStack, counter: DynamoCounter) -> dict[str, 
 
 
 def guarded(results: dict[str, Any], name: str, measure: Callable[[], Any]) -> None:
-    """Run one measurement into `results[name]`; a failure is recorded there, the rest still runs."""
+    """Run one measurement into `results[name]`; a failure is recorded there, the rest still runs.
+    Its wall time goes to `results["section_seconds"]` (the whole bench should take minutes)."""
+    started = time.perf_counter()
     try:
         results[name] = measure()
     except Exception as exc:
         results[name] = {"error": f"{type(exc).__name__}: {exc}"}
         print(f"{name} failed: {exc!r}", file=sys.stderr)
+    finally:
+        elapsed = round(time.perf_counter() - started, 1)
+        results.setdefault("section_seconds", {})[name] = elapsed
+        print(f"bench: {name} took {elapsed} s", file=sys.stderr, flush=True)
 
 
 def first_token_before(base: str, secret: str) -> dict[str, Any]:
