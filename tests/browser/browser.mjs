@@ -36,7 +36,8 @@ async function send(page, text) {
   await page.getByTestId("input").press("Enter");
 }
 
-const TEXTS = (role) => `[...document.querySelectorAll('[data-role="${role}"]')].map((e) => e.querySelector('[data-testid="text"]')?.textContent ?? "")`;
+// A message's text: its text parts in order (tool cards between them left out).
+const TEXTS = (role) => `[...document.querySelectorAll('[data-role="${role}"]')].map((e) => [...e.querySelectorAll('[data-testid="text"]')].map((t) => t.textContent).join(""))`;
 const texts = (page, role = "assistant") => page.evaluate(TEXTS(role));
 
 async function waitForText(page, expected, index = -1) {
@@ -85,15 +86,18 @@ const scenarios = {
 
   async "streamed-reply"(page, shot) {
     await openChat(page);
-    await send(page, "hello browser");
-    await waitForWords(page, 3);
-    const partial = (await texts(page)).at(-1);
-    assert.ok(await page.getByTestId("stop").isVisible(), "a visible Stop while the reply streams");
+    await send(page, LONG);
+    // Stop is on screen while the reply is still growing (polled every frame, so no race with its end).
+    const partial = await (await page.waitForFunction(([js]) => {
+      const text = eval(js).at(-1) || "";
+      return document.querySelector('[data-testid="stop"]') && text.split(" ").length >= 3 && text;
+    }, [TEXTS("assistant")], { polling: "raf" })).jsonValue();
     await shot();
-    await waitForText(page, reply("hello browser"));
-    assert.ok(partial.length < reply("hello browser").length && reply("hello browser").startsWith(partial),
+    await waitForText(page, reply(LONG));
+    assert.ok(partial.length < reply(LONG).length && reply(LONG).startsWith(partial),
       `saw the reply grow (first saw ${JSON.stringify(partial)})`);
     assert.equal((await texts(page, "user")).length, 1);
+    await idle(page);
     assert.equal(await page.getByTestId("status").textContent(), "Ready");
   },
 
@@ -292,6 +296,130 @@ const scenarios = {
     await second.close();
   },
 };
+
+// ---------------------------------------------------------------- human in the loop (examples/hitl_agent.py)
+
+const SECRET = process.env.SECRET_KEY;
+const asSecret = { headers: { authorization: `Bearer ${SECRET}` } };
+const assistantText = async (page) => (await texts(page)).at(-1);
+const tool = (page, name) => page.locator(`[data-testid="tool"][data-tool="${name}"]`).last();
+
+async function runOf(chatId) {
+  const chat = await (await fetch(`${BASE}/web/api/chats/${chatId}`)).json();
+  const live = await (await fetch(`${BASE}/api/v1/runs/live`, asSecret)).json();
+  return live.data.find((r) => r.sessionId === chat.sessionId);
+}
+
+async function waitAssistant(page, pattern) {
+  await page.waitForFunction(
+    ([source, flags]) => new RegExp(source, flags).test([...document.querySelectorAll('[data-role="assistant"]')].at(-1)?.textContent ?? ""),
+    [pattern.source, pattern.flags],
+  );
+}
+
+async function until(check, what, ms = 30000) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function askAndAnswer(page, chatId, between = async () => {}) {
+  await send(page, "plan a trip");
+  const card = tool(page, "ask_user");
+  await card.getByRole("button", { name: "Rome" }).waitFor();
+  assert.equal(await card.getAttribute("data-state"), "input-available");
+  assert.match(await card.textContent(), /Which city should I plan for\?/);
+  await between();
+  await card.getByRole("button", { name: "Rome" }).click();
+  await waitAssistant(page, /You picked Rome\./);
+  await idle(page);
+  await settle(page);
+  assert.equal(await page.locator('[data-role="assistant"]').count(), 1, "the answer continues the same assistant message");
+  assert.match(await assistantText(page), /^Let me ask you first\.\s*You picked Rome\.$/);
+  assert.equal(await tool(page, "ask_user").getByTestId("tool-output").textContent(), "Answer: Rome");
+  assert.equal(await tool(page, "ask_user").getAttribute("data-state"), "output-available");
+  const runs = await (await fetch(`${BASE}/web/api/chats/${chatId}/runs`)).json();
+  return runs.map((r) => r.reason);
+}
+
+Object.assign(scenarios, {
+  async "hitl-ask-warm"(page, shot) {
+    const chatId = await openChat(page, newId(), "hitl");
+    assert.deepEqual(await askAndAnswer(page, chatId, shot), ["initial"], "answered while the run was warm");
+  },
+
+  async "hitl-ask-after-suspend"(page) {
+    const chatId = newId();
+    await page.goto(`${BASE}/#chat=${chatId}&agent=hitl&idle=1`);
+    await page.getByTestId("input").waitFor();
+    const reasons = await askAndAnswer(page, chatId, () =>
+      until(async () => (await runOf(chatId))?.status === "WAITING", "the run to suspend"),
+    );
+    assert.deepEqual(reasons, ["initial"], "the suspended run woke for the answer");
+  },
+
+  async "hitl-ask-continuation"(page) {
+    const chatId = await openChat(page, newId(), "hitl");
+    const reasons = await askAndAnswer(page, chatId, async () => {
+      // The run ends while the question waits (as when it expires): the answer starts a new run.
+      const run = await runOf(chatId);
+      const res = await fetch(`${BASE}/api/v2/runs/${run.id}/cancel`, { method: "POST", ...asSecret });
+      assert.equal(res.status, 200);
+      await until(async () => (await runOf(chatId)) === undefined, "the run to end");
+    });
+    assert.deepEqual(reasons, ["initial", "continuation"], "a continuation run took the answer");
+  },
+
+  async "hitl-approve-once"(page, shot) {
+    await openChat(page, newId(), "hitl");
+    await send(page, "email bob@example.com about lunch");
+    const card = tool(page, "send_email");
+    await card.getByRole("button", { name: "Approve" }).waitFor();
+    assert.match(await card.textContent(), /bob@example\.com/);
+    await shot();
+    await card.getByRole("button", { name: "Approve" }).click();
+    await waitAssistant(page, /Email #1 sent to bob@example\.com\./);
+    await idle(page);
+    assert.equal(await tool(page, "send_email").getAttribute("data-state"), "output-available");
+    assert.match(await tool(page, "send_email").getByTestId("tool-output").textContent(), /"count": 1/);
+    await page.reload(); // the approval is not sent again, and the email not sent twice
+    await page.getByTestId("input").waitFor();
+    await settle(page);
+    await send(page, "email ann@example.com about tea");
+    await tool(page, "send_email").getByRole("button", { name: "Approve" }).click();
+    await waitAssistant(page, /Email #2 sent to ann@example\.com\./);
+    assert.equal(await page.locator('[data-role="assistant"]').count(), 2, "one assistant message per request");
+  },
+
+  async "hitl-deny"(page, shot) {
+    await openChat(page, newId(), "hitl");
+    await send(page, "email bob@example.com about lunch");
+    await tool(page, "send_email").getByRole("button", { name: "Deny" }).click();
+    await waitAssistant(page, /I did not send the email\./);
+    await idle(page);
+    assert.equal(await tool(page, "send_email").getAttribute("data-state"), "output-denied");
+    await shot();
+    await send(page, "email ann@example.com about tea");
+    await tool(page, "send_email").getByRole("button", { name: "Approve" }).click();
+    await waitAssistant(page, /Email #1 sent to ann@example\.com\./);
+  },
+
+  async "hitl-reload-pending"(page) {
+    await openChat(page, newId(), "hitl");
+    await send(page, "plan a trip");
+    await tool(page, "ask_user").getByRole("button", { name: "Oslo" }).waitFor();
+    await idle(page);
+    await page.reload(); // the question is still there after a reload, and still answerable
+    const card = tool(page, "ask_user");
+    await card.getByRole("button", { name: "Oslo" }).click();
+    await waitAssistant(page, /You picked Oslo\./);
+    await idle(page);
+    await settle(page);
+    assert.equal(await page.locator('[data-role="assistant"]').count(), 1);
+  },
+});
 
 // ---------------------------------------------------------------- runner
 

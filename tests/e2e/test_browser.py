@@ -34,7 +34,15 @@ SCENARIOS = [
     "fresh-browser",
     "layout",
     "multi-tab",
+    # human in the loop, with examples/hitl_agent.py (issue 11 item 8)
+    "hitl-ask-warm",
+    "hitl-ask-after-suspend",
+    "hitl-ask-continuation",
+    "hitl-approve-once",
+    "hitl-deny",
+    "hitl-reload-pending",
 ]
+SHOTLESS = {"hitl-ask-after-suspend", "hitl-ask-continuation", "hitl-reload-pending"}
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = ROOT / "tests" / "browser" / "screenshots"
 
@@ -55,6 +63,7 @@ def browser_run(local_stack: RunningStack) -> dict[str, Any]:
             "BASE_URL": local_stack.base_url,
             "CHROMIUM": CHROMIUM,
             "SCREENSHOTS": str(SCREENSHOTS),
+            "SECRET_KEY": local_stack.secret_key,
         },
     )
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
@@ -66,5 +75,7 @@ def test_web_chat_in_a_real_browser(browser_run: dict[str, Any], scenario: str) 
     outcome = browser_run["results"].get(scenario)
     assert outcome is not None, f"{scenario} did not run:\n{browser_run['stderr']}"
     assert outcome["ok"], f"{scenario} failed:\n{outcome.get('error')}"
+    if scenario in SHOTLESS:
+        return
     for width in (390, 1280):
         assert (SCREENSHOTS / f"{scenario}-{width}.png").exists()

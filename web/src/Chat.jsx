@@ -1,9 +1,13 @@
 import { useChat } from "@ai-sdk/react";
 import { useLoadTranscript, useMultiTabChat, useTriggerChatTransport } from "@trigger.dev/sdk/chat/react";
+import {
+  lastAssistantMessageIsCompleteWithApprovalResponses,
+  lastAssistantMessageIsCompleteWithToolCalls,
+} from "ai";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { DEFAULT_AGENT, chatsChanged, newChatId } from "./events.js";
 import { closeChat, getChat, listAgents, loadTranscript, mintChatAccessToken, startChatSession } from "./backend.js";
-import { Message } from "./Message.jsx";
+import { Message, getToolName } from "./Message.jsx";
 import { loadMarks, loadMessages, loadSessions, saveMarks, saveMessages, saveSession } from "./storage.js";
 
 const CLIENT_DATA = { source: "web", timezone: Intl.DateTimeFormat().resolvedOptions().timeZone };
@@ -124,11 +128,25 @@ function ChatView({ chatId, agent, started, transport, initialMessages, olderCur
     [chatId],
   );
   const messagesRef = useRef(initialMessages);
-  const { messages, setMessages, sendMessage, stop: stopLocally, status, error, clearError } = useChat({
+  const {
+    messages,
+    setMessages,
+    sendMessage,
+    addToolOutput,
+    addToolApprovalResponse,
+    stop: stopLocally,
+    status,
+    error,
+    clearError,
+  } = useChat({
     id: chatId,
     transport,
     messages: initialMessages,
     resume,
+    // A client tool answered or every approval decided: resend the assistant message, and the agent
+    // carries on in the same message (the reference frontend's wiring).
+    sendAutomaticallyWhen: (options) =>
+      lastAssistantMessageIsCompleteWithToolCalls(options) || lastAssistantMessageIsCompleteWithApprovalResponses(options),
     onError: (err) => {
       // A send that never reached the agent (409 closed, network) leaves its message unsent.
       const last = messagesRef.current.at(-1);
@@ -239,6 +257,11 @@ function ChatView({ chatId, agent, started, transport, initialMessages, olderCur
             message={m}
             mark={marks[m.id]}
             streaming={status === "streaming" && i === messages.length - 1 && m.role === "assistant"}
+            toolActions={
+              busy || closed || isReadOnly
+                ? undefined
+                : (part) => <ToolActions part={part} addToolOutput={addToolOutput} addToolApprovalResponse={addToolApprovalResponse} />
+            }
           />
         ))}
         {status === "submitted" && (
@@ -269,6 +292,43 @@ function ChatView({ chatId, agent, started, transport, initialMessages, olderCur
       </div>
     </main>
   );
+}
+
+// What a person can do on a tool call: pick an option of a client tool's question, or approve or deny
+// a call that needs approval.
+function ToolActions({ part, addToolOutput, addToolApprovalResponse }) {
+  const tool = getToolName(part);
+  if (part.state === "input-available" && Array.isArray(part.input?.options)) {
+    return (
+      <div className="tool-actions" role="group" aria-label={part.input.question || "Options"}>
+        {part.input.options.map((option) => (
+          <button
+            key={option.id}
+            type="button"
+            onClick={() => addToolOutput({ tool, toolCallId: part.toolCallId, output: { optionId: option.id, label: option.label } })}
+          >
+            {option.label}
+          </button>
+        ))}
+      </div>
+    );
+  }
+  if (part.state === "approval-requested") {
+    return (
+      <div className="tool-actions" role="group" aria-label={`Approve ${tool}?`}>
+        <button type="button" className="primary" onClick={() => addToolApprovalResponse({ id: part.approval.id, approved: true })}>
+          Approve
+        </button>
+        <button
+          type="button"
+          onClick={() => addToolApprovalResponse({ id: part.approval.id, approved: false, reason: "Denied in the web chat" })}
+        >
+          Deny
+        </button>
+      </div>
+    );
+  }
+  return null;
 }
 
 function EmptyState({ agent, chatId, canPickAgent }) {

@@ -10,7 +10,10 @@ const post = (path, body) =>
   request(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 const chatPath = (chatId) => `/web/api/chats/${encodeURIComponent(chatId)}`;
 
-export const startChatSession = ({ chatId, taskId, clientData }) => post("/web/api/start", { chatId, taskId, clientData });
+// `#idle=<s>` in the address asks the dev backend for a shorter warm window (to watch a run suspend).
+const idle = () => Number(new URLSearchParams(location.hash.slice(1)).get("idle")) || undefined;
+export const startChatSession = ({ chatId, taskId, clientData }) =>
+  post("/web/api/start", { chatId, taskId, clientData, idleTimeoutInSeconds: idle() });
 export const mintChatAccessToken = async ({ chatId }) => (await post("/web/api/token", { chatId })).token;
 export const closeChat = (chatId) => post(`${chatPath(chatId)}/close`, {});
 // The chat's agent and state: {chatId, agent, closed, closedReason, started}.

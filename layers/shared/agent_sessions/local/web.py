@@ -44,7 +44,10 @@ async def start(request: Request) -> Response:
     body = await _json(request)
     client = _for(request)
     task = request.query_params.get("agent") or str(body.get("taskId") or "demo-chat")
-    action = client.sessions.create_start_session_action(task)
+    # A dev knob of this local backend (the stack clamps it again): a short warm window to try suspend.
+    idle = body.get("idleTimeoutInSeconds")
+    config = {"idleTimeoutInSeconds": idle} if isinstance(idle, int) and idle > 0 else None
+    action = client.sessions.create_start_session_action(task, trigger_config=config)
     result = await run_in_threadpool(
         action, {"chat_id": body.get("chatId"), "client_data": body.get("clientData")}
     )
