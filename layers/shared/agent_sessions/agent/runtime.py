@@ -272,7 +272,7 @@ class ChatRuntime:
                 return
             self._hydrate(event, incoming, trigger, payload.get("messageId"))
             event.messages = self.messages
-            accumulator = self._accumulator()
+            accumulator = self._accumulator(incoming, trigger)
             if first_of_chat:
                 self.hooks.call(definition.on_chat_start, event)
             self.hooks.call(definition.on_turn_start, event)
@@ -398,12 +398,17 @@ class ChatRuntime:
         if not isinstance(hydrated, list):
             self.messages.append(incoming)
 
-    def _accumulator(self) -> MessageAccumulator:
-        """The turn's assistant message: the last message of history when that is an assistant
-        message (a tool answer or approval resumes it, as the AI SDK client resumes the last
-        assistant message it holds: same id, new parts appended), else a new one."""
+    def _accumulator(self, incoming: UIMessage | None, trigger: str) -> MessageAccumulator:
+        """The turn's assistant message. It continues the last message of history (same id, new
+        parts appended) when that is an assistant message and the turn is an answer to it (the
+        incoming message is that assistant message: a tool output or an approval) or a regenerate
+        whose cut left it last — as the AI SDK client continues the last assistant message it holds.
+        Otherwise a new message."""
         last = self.messages[-1] if self.messages else None
-        if last is not None and last.get("role") == "assistant":
+        if last is None or last.get("role") != "assistant":
+            return MessageAccumulator(f"msg_{new_record_id()}")
+        answers_it = incoming is not None and incoming.get("id") == last.get("id")
+        if answers_it or trigger == "regenerate-message":
             return MessageAccumulator(str(last["id"]), continues=last)
         return MessageAccumulator(f"msg_{new_record_id()}")
 
