@@ -27,6 +27,7 @@ SCENARIOS = [
     "trigger-token-refused",
     "skewed-backend-clock",
     "odd-ids",
+    "load-transcript",
 ]
 
 

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { runScenario } from "./runner.mjs";
 import { randomUUID } from "node:crypto";
 import { auth, configure, sessions } from "@trigger.dev/sdk";
-import { chat } from "@trigger.dev/sdk/ai";
+import { chat, defaultStorage } from "@trigger.dev/sdk/ai";
 import { AgentChat, TriggerChatTransport } from "@trigger.dev/sdk/chat";
 
 const BASE = process.env.BASE_URL;
@@ -124,6 +124,32 @@ async function withClockAhead(ms, fn) {
 const claimsOf = (jwt) => JSON.parse(Buffer.from(jwt.split(".")[1], "base64url").toString());
 
 const scenarios = {
+  // Issue 11 item 5: the 4.8.3 client's own transcript read (defaultStorage -> GET …/transcript).
+  async "load-transcript"() {
+    const chatId = `e2e-${randomUUID()}`;
+    const { t } = transport();
+    await drain(await send(t, chatId, "one"));
+    await drain(await send(t, chatId, "two"));
+    const load = chat.createLoadTranscriptAction(defaultStorage, { limit: 2 });
+    let page;
+    for (let i = 0; i < 100; i++) {
+      page = await load({ chatId });
+      if (page.messages.at(-1)?.parts?.some((p) => p.text === expectedReply("two"))) break;
+      await new Promise((r) => setTimeout(r, 100)); // the history save follows the turn-complete
+    }
+    assert.deepEqual(page.messages.map((m) => m.role), ["user", "assistant"], "the newest two, oldest first");
+    assert.equal(page.nextCursor, page.messages[0].id, "older messages exist");
+    assert.equal(page.state, null);
+    const older = await load({ chatId, before: page.nextCursor });
+    assert.deepEqual(older.messages.map((m) => m.role), ["user", "assistant"]);
+    assert.equal(older.nextCursor, undefined);
+    // A fresh client seeded with the transcript's cursor reads only the next turn.
+    const { t: fresh } = transport();
+    fresh.seedResumeCursor(chatId, page.cursors.lastOutEventId);
+    const third = await withTimeout(drain(await send(fresh, chatId, "three")), 20000, "third turn");
+    assert.equal(textOf(third.chunks), expectedReply("three"), "no earlier turn replayed");
+  },
+
   async "first-send"() {
     const chatId = `e2e-${randomUUID()}`;
     const { t, calls } = transport();

@@ -13,7 +13,8 @@ function readRoute() {
     params.set("chat", chatId);
     history.replaceState(null, "", `#${params}`);
   }
-  return { chatId, agent: params.get("agent") };
+  // `?agent=` in the query still picks the agent of a new chat, as links to this page used to.
+  return { chatId, agent: params.get("agent") ?? new URLSearchParams(location.search).get("agent") };
 }
 
 export function App() {
