@@ -11,6 +11,7 @@ import ast
 import json
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,9 @@ NAMESPACE = "AgentSessions"
 pytestmark = pytest.mark.infra
 
 
+@lru_cache(maxsize=1)
 def _template() -> dict[str, Any]:
+    """Decoded once per session (cfn-lint's decoder takes seconds); the tests only read it."""
     template, matches = decode(str(ROOT / "template.yaml"))
     assert not matches, matches
     return dict(template)
@@ -66,7 +69,8 @@ def _loop_values(variable: str, module: ast.Module) -> Iterator[str]:
                 yield value.value
 
 
-def _emitted() -> list[str]:
+@lru_cache(maxsize=1)
+def _emitted() -> tuple[str, ...]:
     patterns: list[str] = []
     for path in PACKAGE.rglob("*.py"):
         module = ast.parse(path.read_text())
@@ -78,7 +82,7 @@ def _emitted() -> list[str]:
             ):
                 name = next(k.value for k in node.keywords if k.arg == "name")
                 patterns.extend(_name_patterns(name, module))
-    return patterns
+    return tuple(patterns)
 
 
 def _sub_body(value: Any) -> dict[str, Any]:
