@@ -703,8 +703,10 @@ class PagePacer:
     third lands: it sleeps the interval it saw between the last two, then, if that poll finds
     nothing, polls again after `minimum`, doubling up to half the interval. A flow is
     over once nothing came for `longest` seconds; the caller's idle schedule takes over then.
-    Latency added to a record is at most about half an interval (a reply whose pages speed up
-    again, e.g. its turn-complete, which the writer flushes at once); `clock` is injectable.
+    While pages keep their cadence the added latency is about `minimum`; when they speed up again
+    (the turn-complete, which the writer flushes at once, or a new burst after the producer paused
+    for less than `longest`) a record can wait up to one interval, at most `longest`. `clock` is
+    injectable.
     """
 
     minimum: float

@@ -101,8 +101,10 @@ def follow(
         settings.sse_poll_max_seconds,
         hot_seconds=settings.sse_poll_hot_seconds,
     )
+    # A gap well past the writer's longest window is a pause (a tool call, the model thinking),
+    # after which the writer's next pages come fast again: no pacing across it.
     pacer = streams.PagePacer(
-        settings.sse_poll_min_seconds, max(0.25, 2 * settings.out_coalesce_window_seconds)
+        settings.sse_poll_min_seconds, max(0.25, 1.5 * settings.out_coalesce_window_seconds)
     )
     deadline = time.monotonic() + timeout_seconds
     last_frame = time.monotonic()
