@@ -53,3 +53,13 @@ def test_the_flow_ends_after_longest_without_records_and_the_idle_schedule_takes
     assert pacer.missed() is None
     clock.now += 5.0
     assert pacer.found() == 0.02  # a new flow starts without an interval
+
+
+def test_after_a_pause_the_reader_sleeps_no_longer_than_the_writer_can_hold_a_page() -> None:
+    """A reply resuming after a 0.9 s tool call writes its next pages 25, 50, 100 ms apart; a
+    reader sleeping the 0.9 s it just saw would hold them that long."""
+    clock = Clock()
+    pacer = PagePacer(0.02, 1.0, clock, sleep_max=0.6)
+    pacer.found()
+    clock.now += 0.9
+    assert pacer.found() == approx(0.6)

@@ -704,14 +704,16 @@ class PagePacer:
     nothing, polls again after `minimum`, doubling up to half the interval. A flow is
     over once nothing came for `longest` seconds; the caller's idle schedule takes over then.
     While pages keep their cadence the added latency is about `minimum`; when they speed up again
-    (the turn-complete, which the writer flushes at once, or a new burst after the producer paused
-    for less than `longest`) a record can wait up to one interval, at most `longest`. `clock` is
-    injectable.
+    (the turn-complete, which the writer flushes at once, or a new burst after the producer paused)
+    a record can wait up to one interval, at most `sleep_max`. `clock` is injectable.
     """
 
     minimum: float
     longest: float
     clock: Callable[[], float] = time.monotonic
+    sleep_max: float = float("inf")
+    """The longest sleep after a find: about the writer's longest window (plus its write), the
+    most a page can lag the previous one while records keep coming."""
     _last: float | None = field(default=None, init=False, repr=False)
     _interval: float | None = field(default=None, init=False, repr=False)
     _misses: int = field(default=0, init=False, repr=False)
@@ -721,7 +723,9 @@ class PagePacer:
         now = self.clock()
         last, self._last, self._misses = self._last, now, 0
         self._interval = now - last if last is not None and now - last <= self.longest else None
-        return self.minimum if self._interval is None else max(self.minimum, self._interval)
+        if self._interval is None:
+            return self.minimum
+        return max(self.minimum, min(self._interval, self.sleep_max))
 
     def missed(self) -> float | None:
         """A poll found nothing: seconds to the next poll while a flow is on, else None."""

@@ -101,11 +101,10 @@ def follow(
         settings.sse_poll_max_seconds,
         hot_seconds=settings.sse_poll_hot_seconds,
     )
-    # A gap well past the writer's longest window is a pause (a tool call, the model thinking),
-    # after which the writer's next pages come fast again: no pacing across it.
-    pacer = streams.PagePacer(
-        settings.sse_poll_min_seconds, max(0.25, 1.5 * settings.out_coalesce_window_seconds)
-    )
+    # Sleep at most a window (+0.1 s for the write): after a pause (a tool call, the model
+    # thinking) the writer's next pages come fast again, and a longer sleep would hold them.
+    window = settings.out_coalesce_window_seconds
+    pacer = streams.PagePacer(settings.sse_poll_min_seconds, max(0.25, 2 * window), sleep_max=window + 0.1)
     deadline = time.monotonic() + timeout_seconds
     last_frame = time.monotonic()
     budget = settings.read_max_bytes
