@@ -70,6 +70,9 @@ def browser_run(local_stack: RunningStack) -> dict[str, Any]:
     return {"results": {r["scenario"]: r for r in lines}, "stderr": result.stderr}
 
 
+# The first test also pays for the fixture: every scenario, at two widths (about a minute idle,
+# several under load), so it gets more than the suite's 300 s default.
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_web_chat_in_a_real_browser(browser_run: dict[str, Any], scenario: str) -> None:
     outcome = browser_run["results"].get(scenario)
