@@ -110,6 +110,7 @@ def test_a_resend_of_a_landed_append_is_answered_even_over_the_limit(
         append(api, pat, f"p{i}")
     resend = append(api, pat, "p2")  # its first reply was lost; the window is now full
     assert resend.status == 200 and resend.body == {"ok": True, "seq": 2}
+    assert rate_headers(resend) == (3, 0, T0 + WINDOW_MS)
     assert stored_ids(api) == ["p0", "p1", "p2"]
 
 

@@ -71,12 +71,13 @@ class RateLimited(AgentSessionsError):
     status = 429
     code = "rate_limited"
 
-    def __init__(self, message: str, rate_headers: dict[str, str], **extra: Any) -> None:
+    def __init__(self, message: str, limit_status: Any, **extra: Any) -> None:
         super().__init__(message, **extra)
-        self.rate_headers = rate_headers
+        self.limit_status = limit_status
+        """The `rate_limits.RateStatus` the refusal reports (remaining 0, the window's reset)."""
 
     def headers(self) -> dict[str, str]:
-        return dict(self.rate_headers)
+        return dict(self.limit_status.headers())
 
 
 class Unprocessable(AgentSessionsError):

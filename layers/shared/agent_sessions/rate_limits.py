@@ -83,7 +83,7 @@ def refused(limit: Limit, status: RateStatus) -> RateLimited:
     return RateLimited(
         f"Rate limit exceeded ({status.limit} {limit.name.lower()} requests per "
         f"{get_settings().rate_window_seconds} s); retry after x-ratelimit-reset",
-        status.headers(),
+        status,
         limit=limit.value,
     )
 

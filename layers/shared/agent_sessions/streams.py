@@ -139,11 +139,11 @@ def append_in(
         if rate_limit is not None:
             try:
                 admission = admit_append(rate_limit, head.rate, now_ms())
-            except RateLimited:
+            except RateLimited as exc:
                 seq = store.get_part_seq(session_id, "in", part_id) if part_id is not None else None
                 if seq is None:
                     raise
-                return AppendResult(seq, duplicate=True)
+                return AppendResult(seq, duplicate=True, rate=exc.limit_status)
         status = admission.status if admission is not None else None
         record = store.StoredRecord(head.next_seq, now_ms(), body, [])
         try:
