@@ -185,7 +185,10 @@ def _counted(principal: auth.Principal, limit: rate_limits.Limit) -> Iterator[di
         yield status.headers() if status is not None else None
     except (AgentSessionsError, ValidationError) as exc:
         if status is not None and (isinstance(exc, ValidationError) or exc.status < 500):
-            rate_limits.refund(principal.environment.id, limit, at)
+            try:
+                rate_limits.refund(principal.environment.id, limit, at)
+            except Exception:  # the client still gets its 4xx; the window over-counts by one
+                logger.warning("giving back a rate limit count failed", exc_info=True)
         raise
 
 
