@@ -90,7 +90,8 @@ def follow(
     *,
     stop: threading.Event | None = None,
 ) -> Iterator[bytes]:
-    """SSE frames of every record after `cursor` until the long-poll window ends.
+    """SSE frames of every record after `cursor` until the long-poll window ends or `stop` is set
+    (default: the server is closing its readers, `close_readers`).
 
     Holds at most one read (`BATCH_LIMIT` records, about `read_max_bytes` UTF-8 bytes plus one
     record) and one frame in memory; a gap in seqs is waited out, never skipped.
@@ -108,7 +109,8 @@ def follow(
     deadline = time.monotonic() + timeout_seconds
     last_frame = time.monotonic()
     budget = settings.read_max_bytes
-    while stop is None or not stop.is_set():
+    stop = stop or _closing
+    while not stop.is_set():
         records = streams.read_after(session_id, io, cursor, limit=BATCH_LIMIT, max_bytes=budget)
         if records:
             yield from encode_batches(records, budget)
@@ -125,7 +127,7 @@ def follow(
             last_frame = now
         paced = pacer.found() if records else pacer.missed()
         delay = paced if paced is not None else backoff.idle()
-        time.sleep(max(0.0, min(delay, deadline - now)))
+        stop.wait(max(0.0, min(delay, deadline - now)))
     yield DONE
 
 
@@ -178,6 +180,47 @@ def _open(request: Request) -> Response:
     )
 
 
+_closing = threading.Event()
+_reading = 0
+_reading_changed = threading.Condition()
+
+
+def end_readers() -> None:
+    """Tell every open SSE reader of this process to end at its next poll (returns at once).
+
+    Readers of another server in the same process end too; their clients reconnect, as after
+    any long-poll window.
+    """
+    _closing.set()
+
+
+def close_readers(timeout: float = 5.0) -> None:
+    """`end_readers`, then wait (at most `timeout` seconds) until none is inside a read; call it
+    after the HTTP server stopped accepting and before the store stops.
+
+    A reader's thread is not a daemon, so the process waits for it at exit, and a read left
+    running after the store stopped retries a dead endpoint for seconds.
+    """
+    end_readers()
+    try:
+        with _reading_changed:
+            _reading_changed.wait_for(lambda: _reading == 0, timeout)
+    finally:
+        _closing.clear()
+
+
+def _next_frame(frames: Iterator[bytes]) -> bytes | None:
+    global _reading
+    with _reading_changed:
+        _reading += 1
+    try:
+        return next(frames, None)
+    finally:
+        with _reading_changed:
+            _reading -= 1
+            _reading_changed.notify_all()
+
+
 _STREAM_THREADS = 10_000
 """Threads SSE connections may hold at once (each sleeps between polls inside `follow`)."""
 _limiter: anyio.CapacityLimiter | None = None
@@ -191,7 +234,7 @@ async def _off_the_shared_pool(frames: Iterator[bytes]) -> AsyncIterator[bytes]:
     if _limiter is None:
         _limiter = anyio.CapacityLimiter(_STREAM_THREADS)
     while True:
-        frame = await anyio.to_thread.run_sync(next, frames, None, limiter=_limiter)
+        frame = await anyio.to_thread.run_sync(_next_frame, frames, limiter=_limiter)
         if frame is None:
             return
         yield frame

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ import uvicorn
 from agent_sessions import keys, launchers, store
 from agent_sessions.client.discovery import write_local_base_url
 from agent_sessions.config import get_settings, reset_settings
+from agent_sessions.http import stream
 from agent_sessions.local.dynamodb import EmbeddedDynamoDB
 from agent_sessions.local.launcher import LocalLauncher
 from agent_sessions.local.server import create_app
@@ -41,6 +43,14 @@ def dev_secret_key(state_dir: Path) -> str:
     path.write_text(key + "\n")
     path.chmod(0o600)
     return key
+
+
+class _Server(uvicorn.Server):
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # Open SSE responses would hold the graceful-shutdown window to its end; ended, they
+        # finish with `[DONE]` within a poll and their connections close.
+        stream.end_readers()
+        await super().shutdown(sockets)
 
 
 class LocalStack:
@@ -118,7 +128,7 @@ class LocalStack:
             timeout_graceful_shutdown=2,
             lifespan="off",
         )
-        return uvicorn.Server(config)
+        return _Server(config)
 
     def serve_forever(self, on_ready: Callable[[LocalStack], None] | None = None) -> None:
         self.prepare()
@@ -146,6 +156,7 @@ class LocalStack:
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(10)
+        stream.close_readers()
         if self.sweeper is not None:
             self.sweeper.stop()
             self.sweeper = None
