@@ -115,6 +115,12 @@ class Settings(BaseSettings):
     """An executing run whose last input is older than this is ended by its own heartbeat (its
     open turn closed with an error naming the limit); 0: never. A parked run is bounded by
     `run_suspend_timeout_seconds` instead."""
+    live_runs_limit: int = Field(default=1000, ge=0)
+    """Runs of one environment that may be live (not final) at once; checked only when a request
+    would start a run (session create, an append to a session whose run ended), never on an append
+    to a live run (0: unlimited, no check)."""
+    live_runs_retry_seconds: int = Field(default=5, ge=1)
+    """What `x-ratelimit-reset` tells a request refused by `live_runs_limit` to wait."""
     env_limits: dict[str, dict[str, int]] = {}
     """Per-environment overrides of the limits above, by environment id and field name without
     the `_limit` suffix (`{"env_prod": {"append_rate": 120}}`); JSON in `AGENT_SESSIONS_ENV_LIMITS`."""

@@ -80,6 +80,14 @@ class RateLimited(AgentSessionsError):
         return dict(self.limit_status.headers())
 
 
+class LiveRunsLimited(RateLimited):
+    """The environment has as many live runs as its cap allows and this request would start one.
+    Carries `x-ratelimit-*` headers (reset: a short back-off) so the 4.8.3 ApiClient waits and
+    resends; nothing was written."""
+
+    code = "live_runs_limit"
+
+
 class Unprocessable(AgentSessionsError):
     status = 422
     code = "unprocessable"

@@ -87,6 +87,7 @@ def _new_run(session: store.SessionModel, reason: str, previous_run_id: str | No
         reason=reason,
         previous_run_id=previous_run_id,
         lease_until=store.epoch() + get_settings().run_launch_grace_seconds,
+        env_id=session.env_id,
     )
     return run_id
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from agent_sessions import agents, auth, rate_limits, runs, store, streams
+from agent_sessions import agents, auth, live_runs, rate_limits, runs, store, streams
 from agent_sessions.config import get_settings
 from agent_sessions.errors import (
     BadRequest,
     ConcurrencyError,
     Conflict,
+    LiveRunsLimited,
     NotFound,
     SessionClosed,
     Unprocessable,
@@ -144,6 +146,7 @@ def create(env: Environment, body: CreateSessionBody) -> Created:
         list_key=f"{at.isoformat()}#{session_id}",
     )
     alias = store.session_pk(env.id, session_id) if body.externalId else None
+    _admit_create(env.id, pk)
     try:
         is_new = store.insert_session(item, alias)
     except store.TransactionCancelled as exc:
@@ -167,6 +170,44 @@ def create(env: Environment, body: CreateSessionBody) -> Created:
     session = ensured.session
     token = auth.session_token(env, addressing_key(session), get_settings().session_token_ttl_seconds)
     return Created(session, ensured.run_id, token, is_cached=not is_new)
+
+
+def _admit_create(env_id: str, pk: str) -> None:
+    """The live-run cap, before a create writes anything: a create starts a run unless it returns
+    an existing session whose run is alive, so only that case passes over the cap."""
+    try:
+        live_runs.admit(env_id, streams.now_ms())
+    except LiveRunsLimited:
+        existing = store.get_session_item(pk)
+        if existing is None or existing.current_run_id is None:
+            raise
+        if not runs.is_alive(store.get_run(existing.current_run_id)):
+            raise
+
+
+def _live_run_check(
+    session: store.SessionModel, part_id: str | None
+) -> tuple[tuple[str, float] | None, Callable[[], None] | None]:
+    """What an `.in` append needs for the live-run cap: the current run to check alive inside the
+    append transaction (no request of its own), and the cap check to make when it is not, i.e. when
+    this append will start a run. A session without a run is checked before the append."""
+    env_id = session.env_id or ""
+    if live_runs.cap_of(env_id) <= 0:
+        return None, None
+
+    def admit() -> None:
+        try:
+            live_runs.admit(env_id, streams.now_ms())
+        except LiveRunsLimited:
+            # A resend of an append that already landed is not a new request: answer it as one.
+            if part_id is None or store.get_part_seq(session.session_id or "", "in", part_id) is None:
+                raise
+
+    if session.current_run_id is None:
+        admit()
+        return None, None
+    leeway = get_settings().run_lease_leeway_seconds
+    return (session.current_run_id, store.epoch() - leeway), admit
 
 
 def update(session: store.SessionModel, body: UpdateSessionBody) -> store.SessionModel:
@@ -249,7 +290,9 @@ def append(session: store.SessionModel, io: str, raw_body: str, part_id: str | N
     """Append to `.in` (then make sure a run will read it) or `.out`.
 
     `.in` appends count against the environment's per-session `append_rate` limit (see
-    rate_limits): over it, RateLimited (429) and nothing is stored or signalled.
+    rate_limits): over it, RateLimited (429) and nothing is stored or signalled. An `.in` append
+    that would start a run (the session's run ended) is refused by the environment's live-run cap
+    (`live_runs`, 429 `live_runs_limit`) before anything is stored.
     """
     reason = closed_reason(session)
     if reason is not None:
@@ -258,6 +301,7 @@ def append(session: store.SessionModel, io: str, raw_body: str, part_id: str | N
         return streams.append_out_http(session.session_id or "", raw_body, part_id)
 
     limit = rate_limits.limit_of(session.env_id or "", rate_limits.Limit.APPEND)
+    live_run, on_run_ended = _live_run_check(session, part_id)
     result = streams.append_in(
         session.pk,
         session.session_id or "",
@@ -266,6 +310,8 @@ def append(session: store.SessionModel, io: str, raw_body: str, part_id: str | N
         part_id,
         reload=lambda: _reload_head(session.pk),
         rate_limit=limit if limit > 0 else None,
+        live_run=live_run,
+        on_run_ended=on_run_ended,
     )
     try:
         # Every step is a compare-and-swap or detects its own landed write, so a resend is safe;

@@ -86,6 +86,11 @@ class TransactionCancelled(Exception):
         self.reasons = reasons
 
 
+class RunNotLive(Exception):
+    """An `.in` append conditioned on the session's current run being alive found it final or its
+    lease run out; nothing was written."""
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -158,6 +163,18 @@ class RunsByLease(GlobalSecondaryIndex["RunModel"]):
     lease_expires_at = NumberAttribute(range_key=True)
 
 
+class RunsByEnv(GlobalSecondaryIndex["RunModel"]):
+    """Sparse index of runs that are not final by environment (only they carry `live_env`): what
+    the per-environment live-run cap counts. Written only when a run is created or turns final,
+    never by lease renewals (the lease is not one of its keys)."""
+
+    class Meta:
+        index_name = "live_by_env"
+        projection = KeysOnlyProjection()
+
+    live_env = UnicodeAttribute(hash_key=True)
+
+
 class RunModel(Model):
     class Meta:
         table_name = "agent-sessions-runs"
@@ -184,11 +201,15 @@ class RunModel(Model):
     triggered_at = UTCDateTimeAttribute(null=True)
     lease_expires_at = NumberAttribute(null=True)
     live_shard = UnicodeAttribute(null=True)
+    live_env = UnicodeAttribute(null=True)
+    """The environment id while the run is not final (the `live_by_env` index); removed by every
+    final status, `keep_listed` included."""
     last_input_at = NumberAttribute(null=True)
     """Epoch seconds of the run's creation or of the last `.in` append signalled to it (the same
     write as the signal): what the max wall time without input is measured from."""
 
     by_lease = RunsByLease()
+    by_env = RunsByEnv()
 
 
 def run_key(run_id: str) -> tuple[str, str]:
@@ -728,8 +749,11 @@ def create_run(
     reason: str,
     previous_run_id: str | None,
     lease_until: float,
+    env_id: str | None = None,
 ) -> Run:
-    """Write a QUEUED run whose lease is its launch grace (it is judged dead if never started)."""
+    """Write a QUEUED run whose lease is its launch grace (it is judged dead if never started).
+
+    With `env_id` the run counts in that environment's live runs (`count_live_runs`) until final."""
     at = now()
     row = RunModel(
         *run_key(run_id),
@@ -742,6 +766,7 @@ def create_run(
         previous_run_id=previous_run_id,
         lease_expires_at=lease_until,
         live_shard=_shard(run_id),
+        live_env=env_id or None,
         last_input_at=at.timestamp(),
         created_at=at,
         updated_at=at,
@@ -916,7 +941,7 @@ def _finish(
     `keep_listed` leaves the run in the live index with its lease ending now, so the recovery
     sweep looks at its session once (a failed run may leave a turn open or input unanswered).
     """
-    actions = [RunModel.status.set(status), RunModel.task_token.remove()]
+    actions = [RunModel.status.set(status), RunModel.task_token.remove(), RunModel.live_env.remove()]
     if keep_listed:
         actions.append(RunModel.lease_expires_at.set(epoch()))
     else:
@@ -942,7 +967,7 @@ def fail_run(run_id: str, error: str) -> bool:
 
 def unlist_run(run_id: str) -> None:
     """Drop a final run from the live index once the recovery sweep has dealt with it."""
-    _update_run(run_id, [RunModel.live_shard.remove()])
+    _update_run(run_id, [RunModel.live_shard.remove(), RunModel.live_env.remove()])
 
 
 def cancel_run(run_id: str, error: str) -> bool:
@@ -1005,6 +1030,13 @@ def live_runs(limit: int = 1000) -> list[Run]:
     return [run for run in runs if run is not None and not run.status.is_final]
 
 
+def count_live_runs(env_id: str, up_to: int) -> int:
+    """How many runs of environment `env_id` are not final, counting at most `up_to` (one Query with
+    `Select=COUNT` on the sparse `live_by_env` index, eventually consistent: a run created or
+    finalized a moment ago may not be counted yet)."""
+    return int(RunModel.by_env.count(env_id, limit=up_to))
+
+
 def put_session_run(session_id: str, run_id: str, reason: str, at: datetime) -> None:
     """The audit line of a launch; an unconditional put of one key, so a resend is harmless."""
     entry = RunModel(
@@ -1062,8 +1094,13 @@ def append_in_record(
     part_ttl_seconds: int,
     session_actions: Sequence[Any] = (),
     rate: RateWindow | None = None,
+    live_run: tuple[str, float] | None = None,
 ) -> None:
     """`.in` append: part marker + page + head advance (guarded by "not closed"), all or nothing.
+
+    `live_run` = (run id, epoch seconds) adds a check, in the same transaction, that the run is not
+    final and its lease ends after that time: the live-run cap uses it to learn, without a request
+    of its own, that this append would start a run. Raises RunNotLive when only that check failed.
 
     `session_actions` ride along on the session update (closing writes its wake-up record this way),
     and so does `rate`, the session's `.in/append` window after counting this append: the head CAS
@@ -1082,6 +1119,11 @@ def append_in_record(
     )
 
     def build(tx: TransactWrite) -> None:
+        if live_run is not None:  # condition checks are sent first: reasons[0]
+            run_id, lease_after = live_run
+            tx.condition_check(
+                RunModel, *run_key(run_id), condition=_live() & (RunModel.lease_expires_at > lease_after)
+            )
         if part_id is not None:
             tx.save(
                 _part_marker(pk, part_id, record.seq, part_ttl_seconds),
@@ -1095,7 +1137,16 @@ def append_in_record(
             condition=(SessionModel.in_next_seq == expected_seq) & SessionModel.closed_at.does_not_exist(),
         )
 
-    _write_once(build, token, lambda: _page_token(pk, record.seq) == token)
+    if live_run is None:
+        _write_once(build, token, lambda: _page_token(pk, record.seq) == token)
+        return
+    try:
+        _write_once(build, token, lambda: _page_token(pk, record.seq) == token)
+    except TransactionCancelled as exc:
+        run_check, rest = (exc.reasons[0] if exc.reasons else None), exc.reasons[1:]
+        if run_check == "ConditionalCheckFailed" and "ConditionalCheckFailed" not in rest:
+            raise RunNotLive(live_run[0]) from exc
+        raise TransactionCancelled(rest) from exc  # as callers index them without the check
 
 
 def _page_token(pk: str, last_seq: int) -> str | None:

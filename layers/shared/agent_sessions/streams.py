@@ -122,6 +122,8 @@ def append_in(
     reload: Callable[[], InHead],
     session_actions: Sequence[Any] = (),
     rate_limit: int | None = None,
+    live_run: tuple[str, float] | None = None,
+    on_run_ended: Callable[[], None] | None = None,
 ) -> AppendResult:
     """Append one `.in` record. `head` comes from the session read the caller already did.
 
@@ -130,6 +132,10 @@ def append_in(
     window (`rate_limits.admit_append`), written in the same transaction; over the limit it raises
     RateLimited (429) and stores nothing, unless `part_id` names an append that already landed,
     which is answered as the duplicate it is (a resend is not a new request).
+
+    With `live_run` = (run id, epoch seconds), the transaction also checks that run is alive then
+    (`store.append_in_record`); when it is not, nothing was written, `on_run_ended()` is called
+    (the live-run cap: it raises to refuse the append) and the append is retried without the check.
     """
     body = envelope(raw_body, part_id)
     check_record_size(body)
@@ -157,8 +163,13 @@ def append_in(
                 ttl,
                 session_actions,
                 rate=admission.window if admission is not None else None,
+                live_run=live_run,
             )
             return AppendResult(head.next_seq, rate=status)
+        except store.RunNotLive:
+            if on_run_ended is not None:
+                on_run_ended()
+            live_run = None
         except store.TransactionCancelled as exc:
             earlier = _earlier_append(exc, session_id, "in", part_id)
             if earlier is not None:
