@@ -83,7 +83,8 @@ def test_a_create_at_the_cap_is_refused_and_stores_nothing_until_a_run_ends(
     api: Api, cap: None, recorder: Recorder
 ) -> None:
     a, b = create(api, "a").body, create(api, "b").body
-    assert sorted(live_listing(api)) == sorted([a["runId"], b["runId"]]), "the listing counts what the cap counts"
+    listed = sorted(live_listing(api))
+    assert listed == sorted([a["runId"], b["runId"]]), "the listing counts what the cap counts"
     before = table_state()
 
     assert_refused(create(api, "c"))
