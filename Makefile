@@ -39,8 +39,11 @@ browser-deps:
 dev: install web
 	AGENT_SESSIONS_AGENT_MODULES=$${AGENT_SESSIONS_AGENT_MODULES:-'["examples.weather_agent","examples.pydantic_ai_agent","examples.hitl_agent"]'} $(BIN)/python -m agent_sessions.local
 
+# Test files spread over TEST_WORKERS processes (one per core on CI's two); a file's tests share a
+# worker, so its module fixtures (stacks, tables) are built once.
+TEST_WORKERS ?= 2
 test: install node-deps web browser-deps lint typecheck
-	$(BIN)/python -m pytest -p no:cacheprovider -q
+	$(BIN)/python -m pytest -p no:cacheprovider -q -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 unit: install
 	$(BIN)/python -m pytest -q tests/unit
