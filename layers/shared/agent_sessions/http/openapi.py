@@ -37,6 +37,7 @@ _SESSION = _param(
     {"type": "string", "minLength": 1, "maxLength": params.MAX_KEY_CHARS},
     "friendlyId (`session_…`) or externalId, percent-encoded (`encodeURIComponent`)",
 )
+_RUN = _param("run", "path", {"type": "string", "minLength": 1, "maxLength": 64}, "a run id (`run_…`)")
 _IO = _param("io", "path", {"type": "string", "enum": ["in", "out"]})
 _SEQ = {"type": "integer", "minimum": 0, "maximum": params.MAX_SEQ}
 _MS = {"type": "integer", "minimum": 0, "maximum": params.MAX_EPOCH_MS}
@@ -143,6 +144,22 @@ ROUTES_WITH_BODIES: list[Route] = [
         "/api/v1/sessions/{session}/transcript",
         "A page of the chat's saved history (UI messages, newest last; secret key only)",
         [_SESSION, *_TRANSCRIPT_QUERY],
+        None,
+        False,
+    ),
+    (
+        "get",
+        "/api/v1/runs/live",
+        "The environment's live runs (not final; secret key only)",
+        [],
+        None,
+        False,
+    ),
+    (
+        "post",
+        "/api/v2/runs/{run}/cancel",
+        "Cancel a run now, idempotently (`runs.cancel`; secret key only)",
+        [_RUN],
         None,
         False,
     ),
