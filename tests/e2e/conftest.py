@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -67,6 +68,26 @@ def start_stack(state_dir: Path, **env: str) -> RunningStack:
         except OSError:
             time.sleep(0.1)
     return RunningStack(process, url, key, output)
+
+
+def node_scenario(stack: RunningStack, scenario: str, script: str = "e2e.mjs") -> None:
+    """Run one scenario of a tests/node script (the real npm clients) against `stack`; fail with
+    its output unless it exits 0 and reports `{"scenario": ..., "ok": true}`."""
+    node = shutil.which("node")
+    assert node, "Node 20 is required for the end-to-end tests"
+    assert (NODE_DIR / "node_modules" / "@trigger.dev" / "sdk").exists(), (
+        "run `make node-deps` (make test does)"
+    )
+    result = subprocess.run(
+        [node, script, scenario],
+        cwd=NODE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "BASE_URL": stack.base_url, "SECRET_KEY": stack.secret_key},
+    )
+    assert result.returncode == 0, f"{script} {scenario} failed:\n{result.stdout}\n{result.stderr}"
+    assert f'"scenario":"{scenario}","ok":true' in result.stdout
 
 
 def stop_stack(stack: RunningStack) -> int:

@@ -5,15 +5,12 @@ example agent and an 8 s suspend timeout, so "expired" is seconds away rather th
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import NODE_DIR, RunningStack, start_stack, stop_stack
+from tests.e2e.conftest import RunningStack, node_scenario, start_stack, stop_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -44,15 +41,4 @@ def hitl_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStac
 
 @pytest.mark.parametrize("scenario", ["all", "hitl-ask-suspended"])
 def test_hitl_with_the_real_clients(hitl_stack: RunningStack, scenario: str) -> None:
-    node = shutil.which("node")
-    assert node, "Node 20 is required for the end-to-end tests"
-    result = subprocess.run(
-        [node, "hitl.mjs", scenario],
-        cwd=NODE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "BASE_URL": hitl_stack.base_url, "SECRET_KEY": hitl_stack.secret_key},
-    )
-    assert result.returncode == 0, f"{scenario} ({', '.join(SCENARIOS)}):\n{result.stdout}\n{result.stderr}"
-    assert f'"scenario":"{scenario}","ok":true' in result.stdout
+    node_scenario(hitl_stack, scenario, "hitl.mjs")

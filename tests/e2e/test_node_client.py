@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-
 import pytest
 
-from tests.e2e.conftest import NODE_DIR, RunningStack
+from tests.e2e.conftest import RunningStack, node_scenario
 
 pytestmark = pytest.mark.e2e
 
@@ -33,18 +29,4 @@ SCENARIOS = [
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_node_client_scenario(local_stack: RunningStack, scenario: str) -> None:
-    node = shutil.which("node")
-    assert node, "Node 20 is required for the end-to-end tests"
-    assert (NODE_DIR / "node_modules" / "@trigger.dev" / "sdk").exists(), (
-        "run `make node-deps` (make test does)"
-    )
-    result = subprocess.run(
-        [node, "e2e.mjs", scenario],
-        cwd=NODE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "BASE_URL": local_stack.base_url, "SECRET_KEY": local_stack.secret_key},
-    )
-    assert result.returncode == 0, f"{scenario} failed:\n{result.stdout}\n{result.stderr}"
-    assert f'"scenario":"{scenario}","ok":true' in result.stdout
+    node_scenario(local_stack, scenario)

@@ -7,14 +7,11 @@ does, and receives the retained turn whole; the next send is answered (tests/nod
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import NODE_DIR, RunningStack, start_stack
+from tests.e2e.conftest import RunningStack, node_scenario, start_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -28,15 +25,4 @@ def trimming_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
 
 
 def test_real_client_resumes_from_a_trimmed_cursor(trimming_stack: RunningStack) -> None:
-    node = shutil.which("node")
-    assert node, "Node 20 is required for the end-to-end tests"
-    result = subprocess.run(
-        [node, "e2e.mjs", "resume-after-trim"],
-        cwd=NODE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "BASE_URL": trimming_stack.base_url, "SECRET_KEY": trimming_stack.secret_key},
-    )
-    assert result.returncode == 0, f"resume-after-trim failed:\n{result.stdout}\n{result.stderr}"
-    assert '"scenario":"resume-after-trim","ok":true' in result.stdout
+    node_scenario(trimming_stack, "resume-after-trim")

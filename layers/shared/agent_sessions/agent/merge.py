@@ -11,21 +11,12 @@ the fields that belong to an advanced state (`output`, `errorText`, `approval`).
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict, cast
+from typing import Any, TypedDict, cast
 
 from agent_sessions.agent.messages import UIMessage
+from agent_sessions.ui_messages import ToolState
 
 Part = dict[str, Any]
-
-ToolState = Literal[
-    "input-streaming",
-    "input-available",
-    "approval-requested",
-    "approval-responded",
-    "output-available",
-    "output-error",
-    "output-denied",
-]
 
 STATE_RANK: dict[str, int] = {
     "input-streaming": 0,
