@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,3 +122,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     local.launcher.retry_delay = 0.1  # type: ignore[union-attr]
     yield local
     local.stop()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
+    """`advance(seconds)` moves the store's clock (`store.epoch`: every lease, window and age
+    decision) forward; real time keeps running underneath."""
+    offset = [0.0]
+    real = store.epoch
+    monkeypatch.setattr(store, "epoch", lambda: real() + offset[0])
+
+    def advance(seconds: float) -> None:
+        offset[0] += seconds
+
+    return advance

@@ -45,18 +45,6 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Resumes:
     return launcher
 
 
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
-    offset = [0.0]
-    real = store.epoch
-    monkeypatch.setattr(store, "epoch", lambda: real() + offset[0])
-
-    def advance(seconds: float) -> None:
-        offset[0] += seconds
-
-    return advance
-
-
 def streaming_turn(run_id: str, session_id: str, answering: int) -> streams.OutWriter:
     """A worker mid-turn: booted, its heartbeat's lease fresh, a few deltas on `.out`, writer open."""
     run = store.get_run(run_id)

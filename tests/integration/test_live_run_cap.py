@@ -36,18 +36,6 @@ def cap(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     reset_settings()
 
 
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
-    offset = [0.0]
-    real = store.epoch
-    monkeypatch.setattr(store, "epoch", lambda: real() + offset[0])
-
-    def advance(seconds: float) -> None:
-        offset[0] += seconds
-
-    return advance
-
-
 def create(api: Api, chat: str, env: Any = ENV) -> Any:
     return api("POST", "/api/v1/sessions", body=create_body(chat), token=env.secret_key)
 

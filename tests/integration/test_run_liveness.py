@@ -44,19 +44,6 @@ def message(text: str, chat_id: str = "chat-1") -> str:
     )
 
 
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
-    """`advance(seconds)` moves every lease decision forward in time."""
-    offset = [0.0]
-    real = time.time
-    monkeypatch.setattr(store, "epoch", lambda: real() + offset[0])
-
-    def advance(seconds: float) -> None:
-        offset[0] += seconds
-
-    return advance
-
-
 @dataclass
 class LambdaClock:
     remaining_ms: int = 15 * 60_000
