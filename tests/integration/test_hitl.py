@@ -142,6 +142,8 @@ def test_an_approved_tool_runs_once_even_when_the_approval_is_resent(stack: Loca
     output = _one(approved, "tool-output-available")
     assert output["toolCallId"] == call["toolCallId"] and output["output"]["count"] == 1
     assert text_of(approved.records) == "Email #1 sent to bob@example.com."
+    # The history save (the chat store the tool wrote) follows the turn-complete just read.
+    wait_for(lambda: bool(_sent(talk)))
     assert _sent(talk) == [{"to": "bob@example.com", "subject": "lunch"}]
 
     again = _answer(talk, approved, message_id, _approval(call, request, True))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from agent_sessions.agent.budget import Usage, usage_of
 
 
@@ -19,3 +21,18 @@ def test_bedrock_converse_usage() -> None:
 def test_missing_or_odd_values_count_as_zero() -> None:
     assert usage_of({}) == Usage()
     assert usage_of({"prompt_tokens": True, "completion_tokens": "9"}) == Usage()
+
+
+def test_a_finished_turn_leaves_no_budget_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runtime ends each turn's budget: a model call later in the same thread (another turn's
+    setup, a test) must not count tokens against the finished turn's session."""
+    from agent_sessions import store
+    from agent_sessions.agent import budget
+
+    def no_store(*args: object, **kwargs: object) -> None:
+        raise AssertionError("no budget applies outside a turn")
+
+    monkeypatch.setattr(store, "add_budget_tokens", no_store)
+    budget._current.set(budget._DayBudget("session_x", 20000, 1_000, 0))
+    budget.end_turn()
+    assert budget.record_usage({"prompt_tokens": 5, "completion_tokens": 7}).total == 12

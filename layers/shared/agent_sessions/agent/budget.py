@@ -115,6 +115,12 @@ def start_turn(session_id: str, env_id: str) -> None:
     _current.set(_DayBudget(session_id, day, max_tokens, used.tokens))
 
 
+def end_turn() -> None:
+    """Forget the turn's budget: a model call outside a turn (or in a thread that ran one) counts
+    against no session."""
+    _current.set(None)
+
+
 def before_model_call() -> None:
     """Raise BudgetExceeded when this turn's session has spent its tokens for the day (no request)."""
     budget = _current.get()

@@ -311,6 +311,7 @@ class ChatRuntime:
             self.output.write({"type": "error", "errorText": str(exc) or type(exc).__name__}, accumulator)
         finally:
             watcher.stop()
+            budget.end_turn()
             if self.steering.close_requested:
                 self.end_requested = True
         if self.upgrade_requested:
