@@ -17,7 +17,7 @@ from agent_sessions.heartbeat import Heartbeat
 from tests.integration.conftest import Api, create_body
 from tests.integration.test_run_liveness import (
     IN,
-    Recorder,
+    Resumes,
     _answer,
     chunk_types,
     message,
@@ -26,15 +26,6 @@ from tests.integration.test_run_liveness import (
     turn_completes,
 )
 from tests.support import ENV, OTHER_ENV
-
-
-class Resumes(Recorder):
-    def __init__(self) -> None:
-        super().__init__()
-        self.resumed: list[str] = []
-
-    def resume(self, task_token: str) -> None:
-        self.resumed.append(task_token)
 
 
 @pytest.fixture
