@@ -24,6 +24,8 @@ def _check(results: dict[str, Any]) -> list[dict[str, Any]]:
     delivery = results["agent_write_to_client_receive_ms"]
     turns = results["dynamodb_requests_per_turn"]
     imports = results["handler_import_ms"]["ms"]
+    # The import is the goal's figure; shown beside it, what the first invocation then loads.
+    with_first_call = results["handler_import_ms"].get("import_plus_first_call_ms") or {}
     agent_code = results["handler_import_ms"]["agent_code_on_append_and_out_stream"]
     cost = results["cost"]
     chats = results["concurrent_chats"]
@@ -49,7 +51,13 @@ def _check(results: dict[str, Any]) -> list[dict[str, Any]]:
             turns["turn_20_chunks"]["requests"] <= 40 and turns["turn_1000_chunks"]["requests"] <= 150,
         ),
         _row(
-            "cold import, slowest handler (ms)", max(imports.values()), "<= 250", max(imports.values()) <= 250
+            "cold import, slowest handler (ms)",
+            {
+                "import": max(imports.values()),
+                "import + first call": max(with_first_call.values(), default=None),
+            },
+            "<= 250 (the import)",
+            max(imports.values()) <= 250,
         ),
         _row(
             "agent or model modules loaded by the append and out-stream handlers",

@@ -1,6 +1,5 @@
 """Lambda: session-control. All logic lives in the agent_sessions layer."""
 
-from agent_sessions.http.api import control_router
 from agent_sessions.lambda_entry import http_handler
 
-handler = http_handler(control_router)
+handler = http_handler("control")

@@ -1,6 +1,5 @@
 """Lambda: start-session. All logic lives in the agent_sessions layer."""
 
-from agent_sessions.http.api import start_router
 from agent_sessions.lambda_entry import http_handler
 
-handler = http_handler(start_router)
+handler = http_handler("start")

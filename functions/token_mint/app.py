@@ -1,6 +1,5 @@
 """Lambda: token-mint. All logic lives in the agent_sessions layer."""
 
-from agent_sessions.http.api import token_router
 from agent_sessions.lambda_entry import http_handler
 
-handler = http_handler(token_router)
+handler = http_handler("token")

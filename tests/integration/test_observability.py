@@ -11,7 +11,6 @@ from starlette.testclient import TestClient
 
 from agent_sessions import streams
 from agent_sessions.agents import Outcome, agent
-from agent_sessions.http.api import append_router, start_router
 from agent_sessions.http.realtime_app import create_app
 from agent_sessions.keys import StaticKeyStore, set_key_store
 from agent_sessions.lambda_entry import http_handler, worker_handler
@@ -33,8 +32,8 @@ def test_handlers_log_ids_and_metrics_but_never_tokens(
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     logging.getLogger("agent-sessions").setLevel(logging.DEBUG)
-    create = http_handler(start_router)
-    append = http_handler(append_router)
+    create = http_handler("start")
+    append = http_handler("append")
     created = json.loads(
         create(http_event("POST", "/api/v1/sessions", body=create_body(), token=ENV.secret_key), _Context())[
             "body"

@@ -151,11 +151,9 @@ class _Context:
 
 @pytest.mark.parametrize("key", [k for k in IDS if "/" not in k], ids=lambda k: str(len(k)))
 def test_api_gateway_events_decode_once(clients: tuple[TestClient, TestClient], key: str) -> None:
-    from agent_sessions.http.api import control_router
-
     api, _ = clients
     created = api.post("/api/v1/sessions", json=create_body(key), headers=AUTH).json()
-    handler = http_handler(control_router)
+    handler = http_handler("control")
     result = handler(aws_event("GET", "/api/v1/sessions/{session}", {"session": key}), _Context())
     assert result["statusCode"] == 200, result
     assert json.loads(result["body"])["id"] == created["id"]

@@ -52,7 +52,9 @@ token_router = APIGatewayHttpRouter()
 start_router = APIGatewayHttpRouter()
 control_router = APIGatewayHttpRouter()
 append_router = APIGatewayHttpRouter()
-ALL_ROUTERS = (token_router, start_router, control_router, append_router)
+ROUTERS = {"token": token_router, "start": start_router, "control": control_router, "append": append_router}
+"""By the name `lambda_entry.http_handler` takes (`RouterName`)."""
+ALL_ROUTERS = tuple(ROUTERS.values())
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
