@@ -13,7 +13,9 @@ MachinePreset = Literal["micro", "small-1x", "small-2x", "medium-1x", "medium-2x
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+    # Validators are built when a body is first validated, not at import: each function's cold
+    # start builds only the bodies its routes read (issue 10).
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False, defer_build=True)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -39,7 +41,7 @@ UtcDate = Annotated[datetime, AfterValidator(_utc_in_calendar)]
 class TriggerConfig(BaseModel):
     """Persisted verbatim; unknown fields are kept so a newer client's options survive a round trip."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     basePayload: dict[str, Any]
     machine: MachinePreset | None = None

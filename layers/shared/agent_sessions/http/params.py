@@ -108,7 +108,8 @@ def io_name(value: str) -> Literal["in", "out"]:
 
 
 class _Params(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    # Built on first validation, not at import (issue 10; see models._Body).
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class RecordsParams(_Params):
