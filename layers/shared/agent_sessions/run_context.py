@@ -57,6 +57,7 @@ class RunContext:
         attempt: int = 0,
         first_invocation: bool = True,
         heartbeat: Heartbeat | None = None,
+        fenced: bool = False,
     ) -> None:
         settings = get_settings()
         self.session_id = session.session_id or ""
@@ -90,6 +91,10 @@ class RunContext:
         """Append times (ms) of consumed `.in` records no turn has answered yet (first-chunk latency)."""
         self.turn_complete_seq: int | None = None
         """The `.out` seq of the last `turn-complete` this run wrote (a history save records it)."""
+        self._boot_fence = fenced
+        """The boot's own write (`store.start_attempt`, conditioned on the session naming this run)
+        still stands as the fence check: true from a fenced boot until the first turn begins or a
+        poll finds `.in` empty (the run then waits, and whatever arrives later is checked anew)."""
 
     @property
     def idle_timeout_seconds(self) -> float:
@@ -103,10 +108,16 @@ class RunContext:
     def check_current(self) -> None:
         """Raise store.RunSuperseded unless this run is still its session's current run.
 
-        Called before a turn starts on input the run found; one strongly consistent GetItem.
+        Called before a turn starts on input the run found; one strongly consistent GetItem, or
+        none for input that was waiting when the run booted: the boot's fenced write (after the
+        wake) confirmed it then, and `.out` is fenced on its owner besides, so a run replaced since
+        can write nothing (docs/architecture.md, "The wake path").
         """
         if self.heartbeat.superseded.is_set():
             raise store.RunSuperseded(self.run_id)
+        if self._boot_fence:
+            self._boot_fence = False
+            return
         session = store.get_session_item(self.session_pk)
         if session is None or session.current_run_id != self.run_id:
             raise store.RunSuperseded(self.run_id)
@@ -115,6 +126,7 @@ class RunContext:
         """A turn answering `answering_seq` starts: confirm the fence, stamp its first record."""
         if answering_seq is not None:
             self.check_current()
+        self._boot_fence = False  # spent on the first turn, whatever it answers
         appended = self._appended_ms.get(answering_seq) if answering_seq is not None else None
         self._appended_ms = {
             seq: ms for seq, ms in self._appended_ms.items() if answering_seq is None or seq > answering_seq
@@ -144,7 +156,9 @@ class RunContext:
         records = streams.read_after(
             self.session_id, "in", self.cursor, max_bytes=self._read_bytes, consistent=consistent
         )
-        if records:
+        if not records:
+            self._boot_fence = False
+        else:
             self.cursor = records[-1].seq
             self._appended_ms.update((r.seq, r.timestamp) for r in records)
             for stale in sorted(self._appended_ms)[:-_APPENDED_KEPT]:

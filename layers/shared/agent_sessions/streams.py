@@ -280,6 +280,16 @@ class OutWriter:
             if run_id and run_reason:
                 self._stamp_extra.append([RUN_REASON_HEADER, run_reason])
 
+    def assume_head(self, next_seq: int | None) -> None:
+        """Start numbering at `next_seq` instead of reading the head before the first page (a
+        request saved on the path to a reply's first token): the run just read `.out` back
+        (`turn_tail`). A wrong guess costs the re-read the writer makes after any lost head race
+        (the page is conditioned on the head), never a gap or a duplicate. Ignored once a page
+        was written or numbering started."""
+        with self._cond:
+            if next_seq is not None and self._next_seq is None and not (self.writes or self._inflight):
+                self._next_seq = next_seq
+
     def _raise_error(self) -> None:
         if isinstance(self._error, store.RunSuperseded):
             raise store.RunSuperseded(str(self._error)) from self._error
@@ -516,6 +526,10 @@ class TurnTail:
     """The `.in` seq the open turn answers (None for a payload-driven turn)."""
     interrupted: bool = False
     """The newest turn-complete closed an interrupted turn (INTERRUPTED_HEADER)."""
+    next_seq: int | None = None
+    """One past the newest `.out` record read (0 for a log never written; a trim always keeps the
+    newest page): the head's `next_seq` unless a page landed after the read, so a writer may start
+    from it (`OutWriter.assume_head`). None when not read from `.out`."""
 
     @property
     def cursor(self) -> int:
@@ -530,20 +544,25 @@ class TurnTail:
 def turn_tail(session_id: str, scan_limit: int = 5000) -> TurnTail:
     """Read `.out` newest first back to the last turn-complete, in pages of 25 items."""
     opened: store.StoredRecord | None = None
+    next_seq: int | None = None
     newest = store.read_pages(session_id, "out", -1, limit=scan_limit, newest_first=True)
     for record in islice(newest, scan_limit):
+        if next_seq is None:
+            next_seq = record.seq + 1
         if control_kind(record) == "turn-complete":
             interrupted = header(record, INTERRUPTED_HEADER) == "true"
-            return _tail(_int_header(record, "session-in-event-id"), opened, interrupted)
+            return _tail(_int_header(record, "session-in-event-id"), opened, next_seq, interrupted)
         if header(record, TURN_HEADER) is not None:
             opened = record
-    return _tail(None, opened)
+    return _tail(None, opened, 0 if next_seq is None else next_seq)
 
 
-def _tail(answered: int | None, opened: store.StoredRecord | None, interrupted: bool = False) -> TurnTail:
+def _tail(
+    answered: int | None, opened: store.StoredRecord | None, next_seq: int | None, interrupted: bool = False
+) -> TurnTail:
     if opened is None:
-        return TurnTail(answered, False, None, interrupted)
-    return TurnTail(answered, True, _int_header(opened, TURN_HEADER))
+        return TurnTail(answered, False, None, interrupted, next_seq)
+    return TurnTail(answered, True, _int_header(opened, TURN_HEADER), next_seq=next_seq)
 
 
 @dataclass(frozen=True)

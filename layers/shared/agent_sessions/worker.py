@@ -133,7 +133,9 @@ def handle(event: dict[str, Any], lambda_context: LambdaContextLike) -> dict[str
         attempt=attempt,
         first_invocation=first_invocation,
         heartbeat=heartbeat,
+        fenced=True,
     )
+    out.assume_head(ctx.tail.next_seq)  # `.out` was just read back: the first page needs no head read
     token = _current.set(ctx)
     heartbeat.start()
     try:
