@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from agent_sessions import streams
+from agent_sessions.config import reset_settings
 from tests.support import count_dynamodb_calls
 
 
@@ -55,6 +56,33 @@ def test_second_page_of_a_burst_does_not_wait_out_the_window(created: dict[str, 
         assert len(streams.read_after(created["id"], "out", -1)) == 2, "second page waited the window"
     finally:
         writer.close()
+
+
+def test_a_turns_first_words_are_not_held_behind_a_page_of_openers(
+    created: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Traced on a wake: the first page left with `start` alone (written at once, as the first
+    record after a quiet spell), and the first text-delta, enqueued a few ms later, waited out the
+    window behind it. A stamped turn's first content chunk now skips the window."""
+    monkeypatch.setenv("AGENT_SESSIONS_OUT_COALESCE_FIRST_SECONDS", "60")
+    reset_settings()
+    writer = streams.OutWriter(created["id"], window_seconds=60.0)
+    try:
+        writer.stamp_turn(0)
+        writer.write_chunk({"type": "start"})
+        assert writer.flush(timeout=5) == 0
+        writer.write_chunk({"type": "text-start", "id": "t"})
+        writer.write_chunk({"type": "text-delta", "id": "t", "delta": "Hi"})
+        deadline = time.monotonic() + 5.0
+        while len(streams.read_after(created["id"], "out", -1)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(streams.read_after(created["id"], "out", -1)) == 3, "the first words waited the window"
+        writer.write_chunk({"type": "text-delta", "id": "t", "delta": " there"})
+        time.sleep(0.2)
+        assert len(streams.read_after(created["id"], "out", -1)) == 3, "later words coalesce as before"
+    finally:
+        writer.close()
+    reset_settings()
 
 
 def test_flush_commits_everything_enqueued(created: dict[str, Any]) -> None:

@@ -241,6 +241,10 @@ class OutWriter:
         """Pages written since the last quiet spell (`_BURST_QUIET_SECONDS` without a write)."""
         self._flushing = 0
         """Callers blocked in flush(): while any, the window is skipped (also after an in-flight write)."""
+        self._content_due = False
+        """A turn was stamped and has written only openers (`start`, `start-step`, ...) so far."""
+        self._urgent = False
+        """The buffer holds the turn's first content chunk: the next page skips the window."""
         self._inflight = False
         self._closed = False
         self._error: BaseException | None = None
@@ -250,12 +254,13 @@ class OutWriter:
         self._thread.start()
 
     def write_chunk(self, chunk: Any) -> None:
-        self._enqueue(envelope(chunk), [])
+        self._enqueue(envelope(chunk), [], content=_chunk_type(chunk) not in _OPENERS)
 
     def write_control(self, kind: str, **headers: str | None) -> None:
         if kind == "turn-complete":
             with self._cond:
                 self._stamp = None  # a turn that wrote no chunk never opened
+                self._content_due = False
         self._enqueue("", control_headers(kind, **headers))
 
     def stamp_turn(
@@ -275,6 +280,7 @@ class OutWriter:
         reader sees."""
         with self._cond:
             self._stamp = "" if answering_seq is None else str(answering_seq)
+            self._content_due = True
             self._turn_input_ms = input_appended_ms
             self._stamp_extra = [[RUN_HEADER, run_id]] if run_id else []
             if run_id and run_reason:
@@ -295,11 +301,16 @@ class OutWriter:
             raise store.RunSuperseded(str(self._error)) from self._error
         raise RuntimeError("out writer failed") from self._error
 
-    def _enqueue(self, body: str, headers: list[list[str]]) -> None:
+    def _enqueue(self, body: str, headers: list[list[str]], *, content: bool = False) -> None:
         check_record_size(body)
         with self._cond:
             if self._error is not None:
                 self._raise_error()
+            if content and self._content_due:
+                # The turn's first words: a page of openers alone may have just gone out (the
+                # first record after a quiet spell is written at once), and the window would
+                # hold these behind it. They go at once too; later pages coalesce as before.
+                self._content_due, self._urgent = False, True
             if self._stamp is not None and body:
                 headers = [*headers, [TURN_HEADER, self._stamp], *self._stamp_extra]
                 self._stamp = None
@@ -345,11 +356,12 @@ class OutWriter:
                     self._cond.wait()
                 if self._closed and not self._buffer:
                     return
-                wait = 0.0 if self._flushing else self._last_write + self._window() - time.monotonic()
+                urgent = self._flushing or self._urgent
+                wait = 0.0 if urgent else self._last_write + self._window() - time.monotonic()
                 if wait > 0:
                     self._cond.wait(wait)
                     continue
-                batch, self._buffer = self._buffer, []
+                batch, self._buffer, self._urgent = self._buffer, [], False
                 self._inflight = True
             try:
                 self._commit(batch)
@@ -406,6 +418,15 @@ class OutWriter:
             return
         self._turn_input_ms = None
         metrics.add_metric(name="TimeToFirstChunk", unit="Milliseconds", value=max(0, committed_ms - since))
+
+
+_OPENERS = frozenset({"start", "start-step", "text-start", "reasoning-start", "message-metadata"})
+"""UI-message chunks that open a reply or a part but show nothing yet: the first chunk of a turn
+that is not one of these (usually its first `text-delta`) is never held by the window."""
+
+
+def _chunk_type(chunk: Any) -> Any:
+    return chunk.get("type") if isinstance(chunk, dict) else None
 
 
 _BURST_QUIET_SECONDS = 0.5
