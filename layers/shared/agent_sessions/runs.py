@@ -195,13 +195,16 @@ def end_and_continue(
     launcher: Launcher | None = None,
     *,
     before_launch: Any = None,
+    completed: bool = False,
 ) -> tuple[str, bool]:
     """Swap the calling run for a new one (only while it is current) and cancel the caller.
 
-    The caller is marked CANCELED so its heartbeat fails and it stops within one poll; its `.out`
-    writes stay accepted until the new run boots and takes `.out` over. `before_launch()` runs
-    between the swap and the launch (the runtime writes `upgrade-required` there, so readers see it
-    before the new run's turn).
+    The caller is marked CANCELED (COMPLETED with `completed`: it ended on its own) so its
+    heartbeat fails and it stops within one poll; its `.out` writes stay accepted until the new run
+    boots and takes `.out` over. `before_launch()` runs between the swap and the launch (the runtime
+    writes `upgrade-required` there, so readers see it before the new run's turn). The new run is
+    launched only after the caller is final: an append that found the caller alive landed before
+    that, so the new run's boot reads it.
     """
     launcher = launcher or get_launcher()
     if session.closed_at is not None:
@@ -222,7 +225,10 @@ def end_and_continue(
                 raise NotFound("Session not found") from None
             session = fresh
             continue
-        store.cancel_run(calling_run_id, f"superseded by {run_id} ({run_reason})")
+        if completed:
+            store.complete_run(calling_run_id)
+        else:
+            store.cancel_run(calling_run_id, f"superseded by {run_id} ({run_reason})")
         if before_launch is not None:
             try:
                 before_launch()

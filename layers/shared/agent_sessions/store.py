@@ -86,6 +86,12 @@ class TransactionCancelled(Exception):
         self.reasons = reasons
 
 
+class InputPending(Exception):
+    """A run's final transition was refused: `.in` holds input after what the run answered, and an
+    append that landed while the run was alive may have left it to this run (see
+    `complete_run_if_answered`). Nothing was written."""
+
+
 class RunNotLive(Exception):
     """An `.in` append conditioned on the session's current run being alive found it final or its
     lease run out; nothing was written."""
@@ -960,6 +966,54 @@ def complete_run(run_id: str) -> bool:
     return _finish(run_id, RunStatus.COMPLETED, None)
 
 
+def complete_run_if_answered(run_id: str, session_pk: str, answered: int) -> bool:
+    """COMPLETED, only while the session's `.in` holds nothing after seq `answered` (or is closed).
+
+    One transaction: a ConditionCheck on the session item (`in_next_seq <= answered + 1`, or
+    `closed_at` set) and the run's move to COMPLETED from a live status. An `.in` append moves
+    `in_next_seq` in a transaction on the same item, so the two are ordered: an append ordered
+    before this write refuses it (InputPending: the caller hands the input on), one ordered after
+    finds the run final when it signals it and starts a continuation itself.
+
+    Returns False when the run already was final (by anyone, or by this write whose reply was lost:
+    the transaction carries a ClientRequestToken, and where that is not honoured the resend finds
+    the run final). Raises InputPending when only the `.in` check failed.
+    """
+    head_ok = (
+        (SessionModel.in_next_seq <= answered + 1)
+        | SessionModel.in_next_seq.does_not_exist()
+        | SessionModel.closed_at.exists()
+    )
+    actions: list[Any] = [
+        RunModel.status.set(RunStatus.COMPLETED),
+        RunModel.task_token.remove(),
+        RunModel.live_env.remove(),
+        RunModel.live_shard.remove(),
+        RunModel.updated_at.set(now()),
+    ]
+
+    def build(tx: TransactWrite) -> None:
+        tx.condition_check(SessionModel, session_pk, condition=head_ok)  # sent first: reasons[0]
+        tx.update(RunModel(*run_key(run_id)), actions=actions, condition=RunModel.pk.exists() & _live())
+
+    delay = _CONFLICT_BACKOFF_SECONDS
+    for attempt in range(TRANSIENT_ATTEMPTS):
+        try:
+            _transact(build, client_request_token=str(uuid.uuid4()))
+            return True
+        except TransactionCancelled as exc:
+            head, run = [*exc.reasons, None, None][:2]
+            if run == "ConditionalCheckFailed":
+                return False
+            if head == "ConditionalCheckFailed":
+                raise InputPending(run_id) from exc
+            if "TransactionConflict" not in exc.reasons or attempt == TRANSIENT_ATTEMPTS - 1:
+                raise
+        time.sleep(random.uniform(delay / 2, delay))
+        delay *= 2
+    raise AssertionError("unreachable")
+
+
 def fail_run(run_id: str, error: str) -> bool:
     """FAILED, and left for the recovery sweep to close any open turn and answer pending input."""
     return _finish(run_id, RunStatus.FAILED, error, keep_listed=True)
@@ -970,8 +1024,10 @@ def unlist_run(run_id: str) -> None:
     _update_run(run_id, [RunModel.live_shard.remove(), RunModel.live_env.remove()])
 
 
-def cancel_run(run_id: str, error: str) -> bool:
-    return _finish(run_id, RunStatus.CANCELED, error)
+def cancel_run(run_id: str, error: str, *, keep_listed: bool = False) -> bool:
+    """CANCELED. `keep_listed` leaves it for the recovery sweep to look at its session once (see
+    `_finish`): the kill switch's way to make sure input it cut off is answered."""
+    return _finish(run_id, RunStatus.CANCELED, error, keep_listed=keep_listed)
 
 
 def expire_run(run_id: str, token: str | None) -> bool:

@@ -14,11 +14,13 @@ Agents are plain callables registered per task identifier (`agents.py`); they ge
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
-from agent_sessions import keys, store, streams, trigger_limits
+from agent_sessions import keys, runs, store, streams, trigger_limits
 from agent_sessions.agents import Agent, Outcome, agent, find_agent, load_agents
 from agent_sessions.config import get_settings
+from agent_sessions.errors import SessionClosed
 from agent_sessions.heartbeat import Heartbeat
 from agent_sessions.observability import logger, metrics
 from agent_sessions.run_context import (
@@ -157,8 +159,35 @@ def handle(event: dict[str, Any], lambda_context: LambdaContextLike) -> dict[str
         _current.reset(token)
         _close_quietly(out)
     if outcome == "done":
-        store.complete_run(run_id)
+        _end(ctx)
     return {"status": outcome}
+
+
+def _end(ctx: RunContext) -> None:
+    """The agent is done: COMPLETED, unless `.in` holds input no turn of the session answered.
+
+    The final write is conditioned on the `.in` head (`store.complete_run_if_answered`). An append
+    that landed after the run's last look found the run alive and started nothing; it refuses the
+    write, and the input goes to a continuation run: swapped in while this run is still current,
+    launched once this run is COMPLETED (what `chat.end_run`, `max_turns` and
+    `exit_after_preload_idle` promise the next message). If this process dies before that, the
+    run's lease runs out and the recovery sweep continues the session.
+    """
+    answered = streams.turn_tail(ctx.session_id).cursor
+    try:
+        store.complete_run_if_answered(ctx.run_id, ctx.session_pk, answered)
+        return
+    except store.InputPending:
+        logger.info(
+            "input arrived as the run ended; handing it to a continuation", extra={"run_id": ctx.run_id}
+        )
+    session = store.get_session_item(ctx.session_pk)
+    swapped = False
+    if session is not None:
+        with contextlib.suppress(SessionClosed):  # closed since: no input is answered any more
+            _, swapped = runs.end_and_continue(session, ctx.run_id, "continuation", completed=True)
+    if not swapped:
+        store.complete_run(ctx.run_id)  # not current (another run reads `.in`) or closed
 
 
 def _close_quietly(out: streams.OutWriter) -> None:

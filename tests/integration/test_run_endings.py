@@ -1,0 +1,195 @@
+"""A run that ends never strands a message (docs/architecture.md, "Run endings: no message left
+behind"): an append that lands after the run's last look at `.in` finds the run still alive, so it
+starts nothing; whatever final transition comes next must then hand that message on, to exactly one
+run, answered once.
+
+Every interleaving is injected, never raced: the append is made from inside the run's own thread at
+the point named (after the agent returned `done`, after the heartbeat read its input clock, before or
+after the kill switch's write), runs are driven in-process (`worker.handle`, a recording launcher),
+and time is moved by shifting `store.epoch`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from agent_sessions import run_control, runs, sessions, store, worker
+from agent_sessions.agent import Turn, chat
+from agent_sessions.models import CloseSessionBody
+from tests.integration.conftest import Api, create_body
+from tests.integration.test_run_liveness import IN, LambdaClock, Resumes, message, turn_completes
+from tests.support import ENV
+
+IDLE = 0.05
+"""Seconds an agent here waits for input before it suspends (or, preloaded, ends)."""
+
+_at_done: dict[str, Callable[[], None]] = {}
+"""Per task: what to do once, after the agent returned `done` and before the worker's final write."""
+
+
+def _injecting(task: str, agent: worker.Agent) -> None:
+    def run(ctx: worker.RunContext) -> worker.Outcome:
+        outcome = agent(ctx)
+        if outcome == "done" and task in _at_done:
+            _at_done.pop(task)()
+        return outcome
+
+    worker.agent(task)(run)
+
+
+def _say(turn: Turn) -> str:
+    return f"answer {turn.message['parts'][0]['text'] if turn.message else ''}"
+
+
+def _say_and_end(turn: Turn) -> str:
+    chat.end_run()
+    return _say(turn)
+
+
+def _one_shot(ctx: worker.RunContext) -> worker.Outcome:
+    """A custom loop that answers what is there and ends (no suspend)."""
+    for record in ctx.wait_input(IDLE):
+        ctx.begin_turn(record.seq)
+        ctx.out.write_chunk({"type": "start", "messageId": f"m-{record.seq}"})
+        ctx.out.write_chunk({"type": "finish"})
+        ctx.complete_turn(record.seq)
+    return "done"
+
+
+_injecting("t-end-preload", chat.agent(id="t-end-preload", run=_say, exit_after_preload_idle=True,
+                                       idle_timeout_in_seconds=IDLE))  # fmt: skip
+_injecting("t-end-run", chat.agent(id="t-end-run", run=_say_and_end, idle_timeout_in_seconds=IDLE))
+_injecting(
+    "t-end-max-turns", chat.agent(id="t-end-max-turns", run=_say, max_turns=1, idle_timeout_in_seconds=IDLE)
+)
+_injecting("t-end-custom", _one_shot)
+chat.agent(id="t-end-idle", run=_say, idle_timeout_in_seconds=IDLE)
+
+ENDINGS = {
+    "exit_after_preload_idle": ("t-end-preload", []),
+    "end_run": ("t-end-run", ["first"]),
+    "max_turns": ("t-end-max-turns", ["first"]),
+    "custom_loop_done": ("t-end-custom", ["first"]),
+}
+"""Each way an agent ends its run itself: the task, and the messages its run answers before."""
+
+
+@pytest.fixture
+def launcher(monkeypatch: pytest.MonkeyPatch) -> Resumes:
+    recorder = Resumes()
+    monkeypatch.setattr(runs, "get_launcher", lambda: recorder)
+    monkeypatch.setattr(run_control, "get_launcher", lambda: recorder)
+    return recorder
+
+
+@pytest.fixture(autouse=True)
+def _disarm() -> Any:
+    yield
+    _at_done.clear()
+
+
+def start(api: Api, task: str) -> tuple[str, str, str]:
+    """A new session of `task`: (session id, its token, its first run)."""
+    created = api("POST", "/api/v1/sessions", body=create_body(task=task), token=ENV.secret_key).body
+    return created["id"], created["publicAccessToken"], created["runId"]
+
+
+def send(api: Api, pat: str, text: str) -> int:
+    response = api("POST", IN, body=message(text), token=pat)
+    assert response.status == 200, response.body
+    return int(response.body["seq"])
+
+
+def handle(run_id: str) -> dict[str, str]:
+    return worker.handle({"runId": run_id, "attempt": 0}, LambdaClock())
+
+
+def status(run_id: str) -> store.RunStatus:
+    run = store.get_run(run_id)
+    assert run is not None
+    return run.status
+
+
+def answered(session_id: str) -> list[int]:
+    return [int(seq) for seq in turn_completes(session_id) if seq is not None]
+
+
+@pytest.mark.parametrize("ending", ENDINGS)
+def test_a_message_sent_after_the_last_look_is_answered_by_one_continuation(
+    api: Api, aws: Any, launcher: Resumes, ending: str
+) -> None:
+    task, before = ENDINGS[ending]
+    sid, pat, first = start(api, task)
+    earlier = [send(api, pat, text) for text in before]
+    late: list[int] = []
+    _at_done[task] = lambda: late.append(send(api, pat, "late"))
+
+    assert handle(first) == {"status": "done"}
+
+    assert late, "the append landed between the run's last look and its final transition"
+    assert launcher.started[0] == first and len(launcher.started) == 2, "exactly one continuation"
+    continuation = launcher.started[1]
+    assert status(first) is store.RunStatus.COMPLETED
+    assert store.get_run(continuation).previous_run_id == first  # type: ignore[union-attr]
+    assert answered(sid) == earlier, "the ending run did not answer it"
+    handle(continuation)
+    assert answered(sid) == [*earlier, *late], "the continuation answered it, once"
+    assert handle(first) == {"status": "done"} and handle(continuation)["status"] in ("done", "waiting")
+    assert answered(sid) == [*earlier, *late], "a repeated invocation answers nothing twice"
+    assert len(launcher.started) == 2
+
+
+def test_an_ending_run_and_appends_around_its_hand_over_start_one_continuation(
+    api: Api, aws: Any, launcher: Resumes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two parties want a continuation: the ending run (its final write refused) and an append
+    that finds it final. Appends are injected before the refused write, between the hand-over's
+    session swap and the run's final status (the append sees the run alive), and after it (the
+    append sees it final and tries to start a run itself): one continuation answers all three."""
+    sid, pat, first = start(api, "t-end-custom")
+    seq0 = send(api, pat, "first")
+    stale = sessions.resolve(ENV.id, "chat-1")  # read before the swap: it names the ending run
+    late: list[int] = []
+    _at_done["t-end-custom"] = lambda: late.append(send(api, pat, "before the final write"))
+    real = store.complete_run
+
+    def through_stale(text: str) -> int:
+        return sessions.append(stale, "in", message(text), None).seq
+
+    def around(run_id: str) -> bool:
+        if run_id != first:
+            return real(run_id)
+        late.append(through_stale("after the swap, run alive"))
+        ended = real(run_id)
+        late.append(through_stale("after the run ended, before the launch"))
+        return ended
+
+    monkeypatch.setattr(store, "complete_run", around)
+    handle(first)
+
+    assert len(late) == 3
+    assert launcher.started[0] == first and len(launcher.started) == 2, "one continuation, not two"
+    assert sessions.resolve(ENV.id, "chat-1").current_run_id == launcher.started[1]
+    monkeypatch.setattr(store, "complete_run", real)
+    handle(launcher.started[1])
+    assert answered(sid) == [seq0, *late], "all three answered by the continuation, once each"
+
+
+def test_a_refused_final_write_changes_nothing_and_a_closed_session_ends_regardless(
+    api: Api, aws: Any, launcher: Resumes
+) -> None:
+    """The store operation itself: refused while `.in` holds input past `answered` (nothing
+    written), allowed once the session is closed, False (no raise) for a run already final."""
+    _, pat, first = start(api, "t-end-idle")
+    send(api, pat, "unanswered")
+    session = sessions.resolve(ENV.id, "chat-1")
+    with pytest.raises(store.InputPending):
+        store.complete_run_if_answered(first, session.pk, -1)
+    assert status(first) is store.RunStatus.QUEUED
+    sessions.close(session, CloseSessionBody(reason="done"))
+    assert store.complete_run_if_answered(first, session.pk, -1) is True
+    assert status(first) is store.RunStatus.COMPLETED
+    assert store.complete_run_if_answered(first, session.pk, -1) is False, "already final"
