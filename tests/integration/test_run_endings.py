@@ -178,6 +178,28 @@ def test_an_ending_run_and_appends_around_its_hand_over_start_one_continuation(
     assert answered(sid) == [seq0, *late], "all three answered by the continuation, once each"
 
 
+def test_an_append_whose_snapshot_names_a_replaced_run_wakes_the_run_that_replaced_it(
+    api: Api, aws: Any, launcher: Resumes
+) -> None:
+    """The append read the session while it still named an ended run; meanwhile a continuation
+    was swapped in, booted, looked at `.in` and parked. The append's signal finds the old run
+    final, loses the claim to the parked run, and must wake it, or its message sleeps."""
+    sid, pat, first = start(api, "t-end-idle")
+    stale = sessions.resolve(ENV.id, "chat-1")
+    store.complete_run(first)
+    seq0 = send(api, pat, "first")
+    continuation = launcher.started[-1]
+    assert handle(continuation) == {"status": "waiting"}
+    assert store.park(continuation, "token-c")
+
+    seq1 = sessions.append(stale, "in", message("through a stale snapshot"), None).seq
+
+    assert launcher.resumed == ["token-c"], "the run that won the claim is woken"
+    assert launcher.started == [first, continuation], "no other run started"
+    assert handle(continuation) == {"status": "waiting"}
+    assert answered(sid) == [seq0, seq1]
+
+
 def test_a_refused_final_write_changes_nothing_and_a_closed_session_ends_regardless(
     api: Api, aws: Any, launcher: Resumes
 ) -> None:

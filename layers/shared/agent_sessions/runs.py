@@ -185,7 +185,12 @@ def signal_input(session: store.SessionModel, in_seq: int, launcher: Launcher | 
     if session.current_run_id is None:
         return ensure_live_run(session, "continuation", launcher=launcher)
     old = wake(session, in_seq, launcher)
-    return ensure_live_run(session, "continuation", seen=old, probed=True, launcher=launcher)
+    result = ensure_live_run(session, "continuation", seen=old, probed=True, launcher=launcher)
+    if not result.triggered and result.run_id != session.current_run_id:
+        # Our snapshot named a run another party had already replaced: the run that won the claim
+        # may have booted and looked at `.in` before our record landed, so it is signalled too.
+        wake(result.session, in_seq, launcher)
+    return result
 
 
 def end_and_continue(
