@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 
-from agent_sessions import run_control, runs, sessions, store, worker
+from agent_sessions import recovery, run_control, runs, sessions, store, worker
 from agent_sessions.agent import Turn, chat
+from agent_sessions.config import reset_settings
+from agent_sessions.heartbeat import Heartbeat
 from agent_sessions.models import CloseSessionBody
 from tests.integration.conftest import Api, create_body
 from tests.integration.test_run_liveness import IN, LambdaClock, Resumes, message, turn_completes
@@ -176,6 +178,75 @@ def test_an_ending_run_and_appends_around_its_hand_over_start_one_continuation(
     monkeypatch.setattr(store, "complete_run", real)
     handle(launcher.started[1])
     assert answered(sid) == [seq0, *late], "all three answered by the continuation, once each"
+
+
+@pytest.mark.parametrize("when", ["before_the_cancel", "between_the_cancel_and_its_recheck"])
+def test_input_a_canceled_run_never_answered_goes_to_one_continuation(
+    api: Api, aws: Any, launcher: Resumes, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    """The kill switch ends a live run while a message it never read waits on `.in`; that message's
+    append found the run alive. Injected also just after the cancel, where the append itself
+    finds the run final and continues: the kill switch's re-check must not start a second run."""
+    sid, pat, first = start(api, "t-end-idle")
+    run = store.get_run(first)
+    assert run is not None
+    store.start_attempt(run, 0, store.epoch() + 30)  # booted, its lease fresh, not yet at `.in`
+    waiting: list[int] = []
+    if when == "before_the_cancel":
+        waiting.append(send(api, pat, "unread"))
+    else:
+        real = store.cancel_run
+
+        def then_append(run_id: str, error: str, *, keep_listed: bool = False) -> bool:
+            ended = real(run_id, error, keep_listed=keep_listed)
+            waiting.append(send(api, pat, "just after"))
+            return ended
+
+        monkeypatch.setattr(store, "cancel_run", then_append)
+
+    assert api("POST", f"/api/v2/runs/{first}/cancel", token=ENV.secret_key).status == 200
+
+    assert status(first) is store.RunStatus.CANCELED
+    assert launcher.started[0] == first and len(launcher.started) == 2, "exactly one continuation"
+    assert recovery.sweep(launcher).found == 0, "the canceled run was looked at and unlisted"
+    handle(launcher.started[1])
+    assert answered(sid) == waiting
+
+
+def test_input_that_lands_as_the_heartbeat_ends_a_run_for_its_wall_time_is_answered(
+    api: Api,
+    aws: Any,
+    launcher: Resumes,
+    clock: Callable[[float], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The heartbeat reads the run's input clock in its lease renewal, judges it past
+    `run_max_seconds_without_input` and ends the run; a message lands in between."""
+    monkeypatch.setenv("AGENT_SESSIONS_RUN_MAX_SECONDS_WITHOUT_INPUT", "600")
+    reset_settings()
+    sid, pat, first = start(api, "t-end-idle")
+    clock(601)
+    run = store.get_run(first)
+    assert run is not None
+    store.start_attempt(run, 0, store.epoch() + 30)
+    late: list[int] = []
+    real = store.renew_lease
+
+    def then_append(run_id: str, until: float) -> float:
+        last_input_at = real(run_id, until)
+        late.append(send(api, pat, "just in time"))
+        return last_input_at
+
+    monkeypatch.setattr(store, "renew_lease", then_append)
+    with pytest.raises(store.RunSuperseded):
+        Heartbeat(first, 30).renew()
+    monkeypatch.setattr(store, "renew_lease", real)
+
+    assert status(first) is store.RunStatus.CANCELED
+    assert launcher.started[0] == first and len(launcher.started) == 2, "exactly one continuation"
+    handle(launcher.started[1])
+    assert answered(sid) == late
+    reset_settings()
 
 
 def test_an_append_whose_snapshot_names_a_replaced_run_wakes_the_run_that_replaced_it(

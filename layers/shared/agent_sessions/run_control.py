@@ -3,10 +3,12 @@
 Ending a run keeps the session's invariants: its open turn is closed for every reader (an `error`
 chunk naming why + `turn-complete`, as the recovery sweep closes a dead run's turn) in the same
 write that takes `.out` from the run, so none of its late pages can land; then the run gets a
-final status (CANCELED) and leaves the live index. The session stays usable: the next message
-finds no live run and starts a continuation. A worker still executing the run stops at its next
-`.out` page (refused) or its next heartbeat (the renewal is refused), whichever comes first; a
-parked run is resumed so its execution ends at once instead of at its suspend timeout.
+final status (CANCELED). The session stays usable: input the run had not answered (an append
+that found it still alive started nothing) goes to a continuation at once, through the recovery
+sweep's own step, and the next message finds no live run and starts a continuation. A worker
+still executing the run stops at its next `.out` page (refused) or its next heartbeat (the renewal
+is refused), whichever comes first; a parked run is resumed so its execution ends at once instead
+of at its suspend timeout.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from agent_sessions import store, streams
+from agent_sessions import recovery, store, streams
 from agent_sessions.config import get_settings
 from agent_sessions.errors import NotFound
 from agent_sessions.launchers import Launcher, get_launcher
@@ -81,15 +83,20 @@ def end_run(run: store.Run, reason: str, *, launcher: Launcher | None = None) ->
     already was final. Idempotent: a repeat finds `.out` retired and the run final."""
     if run.status.is_final:
         return False
+    launcher = launcher or get_launcher()
     _retire_output(run, reason)
-    ended = store.cancel_run(run.run_id, reason)
+    ended = store.cancel_run(run.run_id, reason, keep_listed=True)
     if ended and run.task_token:
         try:  # a parked execution wakes, finds its run final and exits
-            (launcher or get_launcher()).resume(run.task_token)
+            launcher.resume(run.task_token)
         except Exception:
             logger.warning("resuming a canceled run failed", extra={"run_id": run.run_id})
     if ended:
         metrics.add_metric(name="RunsCanceled", unit="Count", value=1)
+    # Input that reached the run before it was ended (its append found the run alive, so started
+    # nothing) goes to a continuation now; the run stays listed until this is done, so if this
+    # process dies here the recovery sweep does it instead.
+    recovery.recover_run(run.run_id, launcher=launcher)
     return ended
 
 
