@@ -249,6 +249,21 @@ def test_input_that_lands_as_the_heartbeat_ends_a_run_for_its_wall_time_is_answe
     reset_settings()
 
 
+def test_a_message_sent_after_the_last_look_before_a_park_wakes_the_run(
+    api: Api, aws: Any, launcher: Resumes
+) -> None:
+    """The park (WAITING) was already airtight: the run clears its input flag before its last
+    look, the park is conditioned on the flag, and the append sets it. Injected: the append after
+    the last look, before the state machine parks."""
+    sid, pat, first = start(api, "t-end-idle")
+    assert handle(first) == {"status": "waiting"}  # the last look found nothing
+    seq = send(api, pat, "just before the park")
+    assert store.park(first, "token-1") is False, "the park is refused: input is pending"
+    assert handle(first) == {"status": "waiting"}  # the state machine invokes the run again
+    assert answered(sid) == [seq]
+    assert launcher.started == [first] and launcher.resumed == []
+
+
 def test_an_append_whose_snapshot_names_a_replaced_run_wakes_the_run_that_replaced_it(
     api: Api, aws: Any, launcher: Resumes
 ) -> None:
