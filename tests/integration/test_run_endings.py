@@ -52,8 +52,11 @@ def _say_and_end(turn: Turn) -> str:
 
 
 def _one_shot(ctx: worker.RunContext) -> worker.Outcome:
-    """A custom loop that answers what is there and ends (no suspend)."""
+    """A custom loop that answers the messages there and ends (no suspend); a stop is read, not
+    answered (no turn was running)."""
     for record in ctx.wait_input(IDLE):
+        if not isinstance(record.chunk, dict) or record.chunk.get("kind") != "message":
+            continue
         ctx.begin_turn(record.seq)
         ctx.out.write_chunk({"type": "start", "messageId": f"m-{record.seq}"})
         ctx.out.write_chunk({"type": "finish"})
@@ -142,6 +145,41 @@ def test_a_message_sent_after_the_last_look_is_answered_by_one_continuation(
     assert handle(first) == {"status": "done"} and handle(continuation)["status"] in ("done", "waiting")
     assert answered(sid) == [*earlier, *late], "a repeated invocation answers nothing twice"
     assert len(launcher.started) == 2
+
+
+@pytest.mark.parametrize("task", ["t-end-run", "t-end-max-turns"])
+def test_messages_read_but_not_answered_when_a_run_ends_go_to_one_continuation(
+    api: Api, aws: Any, launcher: Resumes, task: str
+) -> None:
+    """Both messages were there before the run looked, so it read them together; it answers the
+    first and stops (`end_run`, `max_turns=1`) with the second still in its queue."""
+    sid, pat, first = start(api, task)
+    seqs = [send(api, pat, "one"), send(api, pat, "two")]
+
+    assert handle(first) == {"status": "done"}
+
+    assert answered(sid) == seqs[:1]
+    assert status(first) is store.RunStatus.COMPLETED
+    assert launcher.started[0] == first and len(launcher.started) == 2, "exactly one continuation"
+    handle(launcher.started[1])
+    assert answered(sid) == seqs
+
+
+def test_input_the_run_read_and_let_go_starts_no_chain_of_continuations(
+    api: Api, aws: Any, launcher: Resumes
+) -> None:
+    """A `stop` sent after the turn is read and not answered (no turn-complete names it): the run
+    consumed it, so its end is not refused, and no continuation is started for it (one that would
+    read it, let it go and end again, forever)."""
+    sid, pat, first = start(api, "t-end-custom")
+    seq = send(api, pat, "one")
+    assert api("POST", IN, body={"kind": "stop"}, token=pat).status == 200
+
+    assert handle(first) == {"status": "done"}
+
+    assert answered(sid) == [seq]
+    assert status(first) is store.RunStatus.COMPLETED
+    assert launcher.started == [first]
 
 
 def test_an_ending_run_and_appends_around_its_hand_over_start_one_continuation(

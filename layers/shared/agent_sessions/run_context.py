@@ -165,6 +165,12 @@ class RunContext:
                 del self._appended_ms[stale]
         return [InputRecord(r.seq, envelope_data(r.body)) for r in records]
 
+    def give_back(self, first_seq: int) -> None:
+        """Un-consume the records from `first_seq` on: read, but the run ends without acting on
+        them (a runtime's queue when `end_run` or `max_turns` stops it). The run's final write is
+        conditioned on the cursor (`store.complete_run_if_answered`), so they go to a continuation."""
+        self.cursor = min(self.cursor, first_seq - 1)
+
     def peek_input(self) -> list[InputRecord]:
         """Records after the cursor, without consuming them."""
         return [

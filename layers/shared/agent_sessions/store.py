@@ -967,7 +967,8 @@ def complete_run(run_id: str) -> bool:
 
 
 def complete_run_if_answered(run_id: str, session_pk: str, answered: int) -> bool:
-    """COMPLETED, only while the session's `.in` holds nothing after seq `answered` (or is closed).
+    """COMPLETED, only while the session's `.in` holds nothing after seq `answered` (or is closed);
+    `answered` is the run's cursor: the last `.in` seq it consumed.
 
     One transaction: a ConditionCheck on the session item (`in_next_seq <= answered + 1`, or
     `closed_at` set) and the run's move to COMPLETED from a live status. An `.in` append moves

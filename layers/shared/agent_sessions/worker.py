@@ -164,18 +164,20 @@ def handle(event: dict[str, Any], lambda_context: LambdaContextLike) -> dict[str
 
 
 def _end(ctx: RunContext) -> None:
-    """The agent is done: COMPLETED, unless `.in` holds input no turn of the session answered.
+    """The agent is done: COMPLETED, unless `.in` holds input this run never consumed.
 
-    The final write is conditioned on the `.in` head (`store.complete_run_if_answered`). An append
-    that landed after the run's last look found the run alive and started nothing; it refuses the
-    write, and the input goes to a continuation run: swapped in while this run is still current,
-    launched once this run is COMPLETED (what `chat.end_run`, `max_turns` and
-    `exit_after_preload_idle` promise the next message). If this process dies before that, the
-    run's lease runs out and the recovery sweep continues the session.
+    The final write is conditioned on the `.in` head against the run's cursor
+    (`store.complete_run_if_answered`; a runtime gives back what it read but did not act on,
+    `RunContext.give_back`). An append that landed after the run's last look found the run alive
+    and started nothing; it refuses the write, and the input goes to a continuation run: swapped in
+    while this run is still current, launched once this run is COMPLETED (what `chat.end_run`,
+    `max_turns` and `exit_after_preload_idle` promise the next message). Each refusal needs a record
+    the run never read, so continuations cannot chain on input nobody answers (a `stop`, say). If
+    this process dies before the hand-over, the run's lease runs out and the recovery sweep
+    continues the session.
     """
-    answered = streams.turn_tail(ctx.session_id).cursor
     try:
-        store.complete_run_if_answered(ctx.run_id, ctx.session_pk, answered)
+        store.complete_run_if_answered(ctx.run_id, ctx.session_pk, ctx.cursor)
         return
     except store.InputPending:
         logger.info(

@@ -226,6 +226,8 @@ class ChatRuntime:
             self._turn(record.seq, payload)
 
     def _exit(self) -> Outcome:
+        if self.queue:  # read, never acted on: the next run answers them
+            self.ctx.give_back(self.queue[0].seq)
         self._settle()
         if self.close_reason is not None:
             self.ctx.out.write_control("session-closed", session_closed_reason=self.close_reason or None)
