@@ -31,6 +31,7 @@ class _Context:
     """A RunContext stand-in: the first poll finds a stop, the rest nothing."""
 
     run_id = "run_test"
+    session_id = "session_test"
 
     def __init__(self) -> None:
         self.flags: list[bool] = []

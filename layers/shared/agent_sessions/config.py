@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     sse_poll_hot_seconds: float = 2.0
     """An SSE reader polls at the minimum for this long after it opens or last found records (a
     reader opened right after a send waits for the first token), then backs off to the max."""
+    push_in_process: bool = False
+    """Every writer and reader of the logs runs in this process (the local stack sets it): pollers
+    wake on `notify`'s in-process notification of each append and otherwise read only every
+    `sse_poll_max_seconds`, instead of the hot schedules below. Off on AWS, where the append, the
+    run and the SSE readers are separate Lambda processes."""
     input_poll_seconds: float = 0.05
     """The agent's `.in` poll interval while hot: from the start of each wait for input."""
     input_poll_hot_seconds: float = 10.0

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from agent_sessions import auth, keys, retention, sessions, store, streams, trigger_limits
+from agent_sessions import auth, keys, notify, retention, sessions, store, streams, trigger_limits
 from agent_sessions.agents import Outcome
 from agent_sessions.config import get_settings
 from agent_sessions.envelopes import envelope_data
@@ -78,6 +78,8 @@ class RunContext:
         self._token_ttl = settings.session_token_ttl_seconds
         self._read_bytes = settings.read_max_bytes
         self._park_lease = settings.run_suspend_timeout_seconds + settings.run_suspend_margin_seconds
+        self._push = settings.push_in_process
+        self._safety_poll = settings.sse_poll_max_seconds
         self._backoff = streams.PollBackoff(
             settings.input_poll_seconds,
             settings.sse_poll_max_seconds,
@@ -185,17 +187,24 @@ class RunContext:
         """
         deadline = time.monotonic() + timeout
         self._backoff.got_records()  # hot from the start of every wait (just after a turn)
-        while True:
-            if self.heartbeat.superseded.is_set():
-                raise store.RunSuperseded(self.run_id)
-            found = self.poll_input()
-            if found:
-                self._backoff.got_records()
-                return found
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or self.near_deadline():
-                return []
-            time.sleep(min(self._backoff.idle(), remaining))
+        with notify.listen(self.session_id, "in") as appended:
+            while True:
+                if self.heartbeat.superseded.is_set():
+                    raise store.RunSuperseded(self.run_id)
+                appended.arm()
+                found = self.poll_input()
+                if found:
+                    self._backoff.got_records()
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.near_deadline():
+                    return []
+                appended.sleep(min(self._poll_interval(), remaining))
+
+    def _poll_interval(self) -> float:
+        """Seconds to the next `.in` read of a wait: the hot-then-backing-off schedule, or, when
+        appends notify in-process (`Settings.push_in_process`), only the safety net's interval."""
+        return self._safety_poll if self._push else self._backoff.idle()
 
     def idle_outcome(self) -> tuple[Outcome, list[InputRecord]]:
         """Nothing to do: `continue` near the deadline, else clear the input flag and suspend.

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from agent_sessions import store
+from agent_sessions import notify, store
 from agent_sessions.config import get_settings
 from agent_sessions.envelopes import decode_data, dumps, envelope_data, parse_envelope
 from agent_sessions.errors import ConcurrencyError, PayloadTooLarge, RateLimited, SessionClosed
@@ -165,6 +165,7 @@ def append_in(
                 rate=admission.window if admission is not None else None,
                 live_run=live_run,
             )
+            notify.appended(session_id, "in")
             return AppendResult(head.next_seq, rate=status)
         except store.RunNotLive:
             if on_run_ended is not None:
@@ -193,6 +194,7 @@ def append_records(
         records = [store.StoredRecord(next_seq + i, ts, b, h) for i, (b, h) in enumerate(bodies)]
         try:
             store.append_page(session_id, io, next_seq, records, part)
+            notify.appended(session_id, io)
             return AppendResult(next_seq)
         except store.TransactionCancelled as exc:
             earlier = _earlier_append(exc, session_id, io, part_id)
@@ -405,6 +407,7 @@ class OutWriter:
                         raise store.RunSuperseded(self.owner) from None
             else:
                 raise ConcurrencyError("out writer lost the head too often")
+            notify.appended(self.session_id, "out")
             self.writes += 1
             metrics.add_metric(name="RecordsWritten", unit="Count", value=len(page))
             metrics.add_metric(name="OutPagesWritten", unit="Count", value=1)
@@ -661,6 +664,7 @@ def close_open_turn(session_id: str, dead_run_id: str, answering: int | None, re
             store.append_page(
                 session_id, "out", next_seq, page, owner=dead_run_id, new_owner=f"retired:{dead_run_id}"
             )
+            notify.appended(session_id, "out")
             return True
         except store.TransactionCancelled:
             continue

@@ -1,16 +1,19 @@
 """The thread that reads `.in` while a turn runs, so a stop aborts it and new messages queue or steer.
 
-It polls `RunContext.poll_input` (`watch_delays`: 50 ms after a turn starts, backing off to 1 s)
-and hands each record to a callback (`Steering.on_input`); it consumes input only while a turn
-runs, on behalf of the current run.
+It polls `RunContext.poll_input` (`watch_delays`: 50 ms after a turn starts, backing off to 1 s;
+at once on an in-process append notification, `notify.py`) and hands each record to a callback
+(`Steering.on_input`); it consumes input only while a turn runs, on behalf of the current run.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Iterator
 
+from agent_sessions import notify
 from agent_sessions.agent.types import AbortSignal
+from agent_sessions.config import get_settings
 from agent_sessions.observability import logger
 from agent_sessions.run_context import InputRecord, RunContext
 
@@ -50,6 +53,7 @@ class InputWatcher:
         self.stop_seq: int | None = None
         """The seq of the stop (or close) that aborted the turn, if one did."""
         self._done = threading.Event()
+        self._appended = notify.Listener()
         self._thread = threading.Thread(target=self._watch, name="turn-input-watcher", daemon=True)
 
     def start(self) -> None:
@@ -57,6 +61,7 @@ class InputWatcher:
 
     def stop(self) -> None:
         self._done.set()
+        self._appended.wake()
         self._thread.join(5)
 
     def _watch(self) -> None:
@@ -64,15 +69,27 @@ class InputWatcher:
         contiguous run after the cursor), so a stop or a steering message lands a poll later,
         never skipped; whatever the watcher has not consumed when the turn ends, the run's own
         strongly consistent wait for input reads next, from the same cursor."""
-        delays = watch_delays()
-        while not self._done.wait(next(delays)):
-            try:
-                records = self.ctx.poll_input(consistent=False)
-                for record in records:
-                    seq = self.on_input(record, self.signal)
-                    if seq is not None:
-                        self.stop_seq = seq
-                if records:
-                    delays = watch_delays()
-            except Exception:
-                logger.exception("watching input failed", extra={"run_id": self.ctx.run_id})
+        delays = self._delays()
+        with notify.listen(self.ctx.session_id, "in", self._appended):
+            while True:
+                self._appended.sleep(next(delays))
+                if self._done.is_set():
+                    return
+                self._appended.arm()
+                try:
+                    records = self.ctx.poll_input(consistent=False)
+                    for record in records:
+                        seq = self.on_input(record, self.signal)
+                        if seq is not None:
+                            self.stop_seq = seq
+                    if records:
+                        delays = self._delays()
+                except Exception:
+                    logger.exception("watching input failed", extra={"run_id": self.ctx.run_id})
+
+    @staticmethod
+    def _delays() -> Iterator[float]:
+        """`watch_delays`, or with in-process notification (`Settings.push_in_process`) only the
+        safety net's interval: an append wakes the watcher at once."""
+        settings = get_settings()
+        return itertools.repeat(settings.sse_poll_max_seconds) if settings.push_in_process else watch_delays()

@@ -3,7 +3,9 @@
 On AWS it runs under uvicorn behind the Lambda Web Adapter on a Function URL in RESPONSE_STREAM
 mode; the local stack mounts the very same app. Polling is adaptive: about once per page while a
 writer's pages flow (`streams.PagePacer`), every `sse_poll_min_seconds` while hot, doubling toward
-`sse_poll_max_seconds` while idle, with a ping every `sse_ping_seconds`.
+`sse_poll_max_seconds` while idle, with a ping every `sse_ping_seconds`. Where appends notify
+in-process (`Settings.push_in_process`, the local stack) a reader reads when woken by one and
+otherwise once per `sse_poll_max_seconds` (`notify.py`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from agent_sessions import access, auth, streams
+from agent_sessions import access, auth, notify, streams
 from agent_sessions.config import get_settings
 from agent_sessions.envelopes import dumps
 from agent_sessions.http import params
@@ -110,24 +112,31 @@ def follow(
     last_frame = time.monotonic()
     budget = settings.read_max_bytes
     stop = stop or _closing
-    while not stop.is_set():
-        records = streams.read_after(session_id, io, cursor, limit=BATCH_LIMIT, max_bytes=budget)
-        if records:
-            yield from encode_batches(records, budget)
-            cursor = records[-1].seq
-            last_frame = time.monotonic()
-            backoff.got_records()
-            if len(records) == BATCH_LIMIT or sum(map(streams.record_bytes, records)) >= budget:
-                continue
-        now = time.monotonic()
-        if now >= deadline:
-            break
-        if now - last_frame >= settings.sse_ping_seconds:
-            yield encode_ping()
-            last_frame = now
-        paced = pacer.found() if records else pacer.missed()
-        delay = paced if paced is not None else backoff.idle()
-        stop.wait(max(0.0, min(delay, deadline - now)))
+    with notify.listen(session_id, io) as appended:
+        while not stop.is_set():
+            appended.arm()
+            if stop.is_set():  # set between the check and the arm: its wake-up was cleared
+                break
+            records = streams.read_after(session_id, io, cursor, limit=BATCH_LIMIT, max_bytes=budget)
+            if records:
+                yield from encode_batches(records, budget)
+                cursor = records[-1].seq
+                last_frame = time.monotonic()
+                backoff.got_records()
+                if len(records) == BATCH_LIMIT or sum(map(streams.record_bytes, records)) >= budget:
+                    continue
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            if now - last_frame >= settings.sse_ping_seconds:
+                yield encode_ping()
+                last_frame = now
+            if settings.push_in_process:  # an append wakes us; the interval is the safety net
+                delay = settings.sse_poll_max_seconds
+            else:
+                paced = pacer.found() if records else pacer.missed()
+                delay = paced if paced is not None else backoff.idle()
+            appended.sleep(min(delay, deadline - now))
     yield DONE
 
 
@@ -192,6 +201,7 @@ def end_readers() -> None:
     any long-poll window.
     """
     _closing.set()
+    notify.wake_all()
 
 
 def close_readers(timeout: float = 5.0) -> None:

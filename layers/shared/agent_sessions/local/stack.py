@@ -98,6 +98,8 @@ class LocalStack:
             self._dynamodb.start()
             self.dynamodb_url = self._dynamodb.url
         overrides = {
+            # appends, runs and readers all live in this process: they wake each other (notify.py)
+            "AGENT_SESSIONS_PUSH_IN_PROCESS": os.environ.get("AGENT_SESSIONS_PUSH_IN_PROCESS", "true"),
             **self.environ,
             "AGENT_SESSIONS_DYNAMODB_URL": self.dynamodb_url,
             "AGENT_SESSIONS_SECRET_KEY": self.secret_key,
