@@ -18,7 +18,7 @@ import pytest
 
 from agent_sessions import recovery, run_control, runs, sessions, store, worker
 from agent_sessions.agent import Turn, chat
-from agent_sessions.config import reset_settings
+from agent_sessions.config import get_settings, reset_settings
 from agent_sessions.heartbeat import Heartbeat
 from agent_sessions.models import CloseSessionBody
 from tests.integration.conftest import Api, create_body
@@ -249,6 +249,37 @@ def test_input_a_canceled_run_never_answered_goes_to_one_continuation(
     assert recovery.sweep(launcher).found == 0, "the canceled run was looked at and unlisted"
     handle(launcher.started[1])
     assert answered(sid) == waiting
+
+
+def test_when_the_kill_switch_dies_after_the_cancel_the_sweep_hands_the_input_on(
+    api: Api,
+    aws: Any,
+    launcher: Resumes,
+    clock: Callable[[float], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The canceller's own re-check fails (as if its process died right after the cancel): the
+    cancel still stands, and the run, left listed, is picked up by the next sweep."""
+    sid, pat, first = start(api, "t-end-idle")
+    run = store.get_run(first)
+    assert run is not None
+    store.start_attempt(run, 0, store.epoch() + 30)
+    seq = send(api, pat, "unread")
+
+    def dies(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the canceller died")
+
+    real = recovery.recover_run
+    monkeypatch.setattr(recovery, "recover_run", dies)
+    assert api("POST", f"/api/v2/runs/{first}/cancel", token=ENV.secret_key).status == 200
+    monkeypatch.setattr(recovery, "recover_run", real)
+
+    assert status(first) is store.RunStatus.CANCELED and launcher.started == [first]
+    clock(get_settings().run_lease_leeway_seconds + 1)
+    assert recovery.sweep(launcher).continued == 1
+    assert launcher.started[0] == first and len(launcher.started) == 2
+    handle(launcher.started[1])
+    assert answered(sid) == [seq]
 
 
 def test_input_that_lands_as_the_heartbeat_ends_a_run_for_its_wall_time_is_answered(

@@ -96,7 +96,10 @@ def end_run(run: store.Run, reason: str, *, launcher: Launcher | None = None) ->
     # Input that reached the run before it was ended (its append found the run alive, so started
     # nothing) goes to a continuation now; the run stays listed until this is done, so if this
     # process dies here the recovery sweep does it instead.
-    recovery.recover_run(run.run_id, launcher=launcher)
+    try:
+        recovery.recover_run(run.run_id, launcher=launcher)
+    except Exception:  # the run is ended either way; it is still listed, so the sweep retries this
+        logger.exception("handing on a canceled run's input failed", extra={"run_id": run.run_id})
     return ended
 
 
