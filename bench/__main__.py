@@ -129,6 +129,11 @@ def delivery_before(stack: LocalStack, http: httpx.Client) -> dict[str, float]:
         return bench_delivery(stack, http, chat="bench-delivery-before")
 
 
+def delivery_poll_only(stack: LocalStack, http: httpx.Client) -> dict[str, float]:
+    with scenarios.settings(scenarios.POLL_ONLY):
+        return bench_delivery(stack, http, chat="bench-delivery-poll-only")
+
+
 def bench_journal_cost(n: int = 300) -> dict[str, float]:
     """PutItem per second on the embedded DynamoDB alone, in memory vs. journaled (one fsync each)."""
     import boto3
@@ -437,6 +442,12 @@ def first_token_before(base: str, secret: str) -> dict[str, Any]:
         return scenarios.first_token(base, secret, free_port(), chat_id="bench-first-token-before")
 
 
+def first_token_poll_only(base: str, secret: str) -> dict[str, Any]:
+    """The AWS path's hops on the local stack: no in-process notification, poll schedules only."""
+    with scenarios.settings(scenarios.POLL_ONLY):
+        return scenarios.first_token(base, secret, free_port(), chat_id="bench-first-token-poll-only")
+
+
 def append_filled(http: httpx.Client, secret: str) -> dict[str, Any]:
     unfilled = bench_append(http, secret, 100, chat="bench-append-unfilled")
     filled_in = fill_local_store()
@@ -474,6 +485,7 @@ def main() -> int:
             guarded(
                 results, "send_to_first_token_ms", lambda: scenarios.first_token(base, secret, free_port())
             )
+            guarded(results, "send_to_first_token_poll_only_ms", lambda: first_token_poll_only(base, secret))
             guarded(results, "wake_from_suspended_ms", lambda: scenarios.wake(base, secret))
             guarded(
                 results,
@@ -486,6 +498,10 @@ def main() -> int:
                     ("append_latency_ms", lambda: bench_append(http, secret)),
                     ("local_append_throughput", lambda: bench_append_throughput(stack)),
                     ("agent_write_to_client_receive_ms", lambda: bench_delivery(stack, http)),
+                    (
+                        "agent_write_to_client_receive_poll_only_ms",
+                        lambda: delivery_poll_only(stack, http),
+                    ),
                     (
                         "agent_write_to_client_receive_before_issue_10_ms",
                         lambda: delivery_before(stack, http),

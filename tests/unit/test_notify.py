@@ -36,7 +36,7 @@ def push(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     reset_settings()
 
 
-def test_a_notification_between_the_arm_and_the_sleep_is_not_lost() -> None:
+def test_a_notification_between_the_arm_and_the_sleep_is_not_lost(push: None) -> None:
     with notify.listen("s", "out") as listener:
         listener.arm()
         notify.appended("s", "out")  # lands after the poller's read, before it sleeps
@@ -45,12 +45,19 @@ def test_a_notification_between_the_arm_and_the_sleep_is_not_lost() -> None:
         assert listener.sleep(0.0) is False  # re-armed: the old notification is forgotten
 
 
-def test_only_the_named_log_wakes_and_closed_listeners_are_forgotten() -> None:
+def test_only_the_named_log_wakes_and_closed_listeners_are_forgotten(push: None) -> None:
     with notify.listen("s", "out") as out, notify.listen("s", "in") as inn:
         notify.appended("s", "in")
         notify.appended("other", "out")
         assert inn.sleep(0.0) and not out.sleep(0.0)
     assert notify._listeners == {}
+
+
+def test_without_push_in_process_nothing_is_notified() -> None:
+    """The AWS path (and the bench's poll-only figures): pollers keep their own schedules."""
+    with notify.listen("s", "in") as listener:
+        notify.appended("s", "in")
+        assert not listener.sleep(0.0)
 
 
 def test_wake_all_ends_every_sleep() -> None:

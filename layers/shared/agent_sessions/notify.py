@@ -8,8 +8,8 @@ Where every writer and reader of the logs shares one process (the local stack: t
 handler, the runs' threads and the SSE readers), `Settings.push_in_process` says so and pollers
 drop their hot schedules: they read when notified and otherwise once per `sse_poll_max_seconds`,
 a safety net for writes from elsewhere (a test or a script writing through the store). On AWS the
-append, the run and the readers are separate Lambda processes, nothing here is ever rung across
-them, and the poll schedules alone bound the latency (README, "Latency and cost").
+append, the run and the readers are separate Lambda processes: the setting is off, nothing is
+notified, and the poll schedules alone bound the latency (README, "Latency and cost").
 
 A poller registers before it reads (`listen`), re-arms before each read and sleeps on the
 listener, so an append that lands between its read and its sleep still wakes it.
@@ -20,6 +20,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from agent_sessions.config import get_settings
 
 _listeners: dict[tuple[str, str], set[Listener]] = {}
 _lock = threading.Lock()
@@ -64,7 +66,10 @@ def listen(session_id: str, io: str, listener: Listener | None = None) -> Iterat
 
 
 def appended(session_id: str, io: str) -> None:
-    """Records were committed to `session_id`'s `io` log: wake its listeners in this process."""
+    """Records were committed to `session_id`'s `io` log: wake its listeners in this process
+    (only with `Settings.push_in_process`: without it, pollers keep exactly the AWS path's hops)."""
+    if not get_settings().push_in_process:
+        return
     with _lock:
         waiting = list(_listeners.get((session_id, io), ()))
     for listener in waiting:
