@@ -12,9 +12,10 @@ Three on-demand tables:
 * **runs** (`pk`, `sk`): run items at `run#<runId>`/`run`; SessionRun audit items at
   `session#<friendlyId>`/`<triggeredAt>#<runId>` (time ordered per session). A run that is not
   final carries a lease (`lease_expires_at`, epoch seconds) and a `live_shard`, which puts it in the
-  sparse `live_by_lease` index the recovery sweep reads; a final status removes the shard. Callers
-  see runs as `Run` values and change them only through the named operations below
-  (`create_run`, `start_attempt`, `renew_lease`, `prepare_park`, `park`, `complete_run`, `fail_run`,
+  sparse `live_by_lease` index the recovery sweep reads; a final status removes the shard (unless
+  `keep_listed`: the sweep looks at the session once more). Callers see runs as `Run` values and
+  change them only through the named operations below (`create_run`, `start_attempt`,
+  `renew_lease`, `prepare_park`, `park`, `complete_run`, `complete_run_if_answered`, `fail_run`,
   `cancel_run`, `expire_run`, `take_over`), each a conditional write that cannot move a final run.
 * **streams** (`pk`, `seq`): log pages at `<friendlyId>#<io>`/`<last seq>`; the `.out` head at
   `<friendlyId>#out#head`/0; part-id markers at `<friendlyId>#<io>#part#<partId>`/0 (TTL);
