@@ -85,6 +85,44 @@ def test_a_turns_first_words_are_not_held_behind_a_page_of_openers(
     reset_settings()
 
 
+def test_a_turns_openers_wait_briefly_for_its_first_words_and_share_their_page(
+    created: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Traced: `start` went out alone (the first record after a quiet spell is written at once), so
+    the first words needed a second transaction on the way to the reader. A stamped turn's openers
+    now wait up to `out_coalesce_first_seconds` for its first content chunk."""
+    monkeypatch.setenv("AGENT_SESSIONS_OUT_COALESCE_FIRST_SECONDS", "60")
+    reset_settings()
+    writer = streams.OutWriter(created["id"], window_seconds=60.0)
+    try:
+        writer.stamp_turn(0)
+        for kind in ("start", "start-step", "text-start"):
+            writer.write_chunk({"type": kind, "id": "t"})
+        time.sleep(0.2)  # the model's first token takes a while (before: the openers left alone)
+        writer.write_chunk({"type": "text-delta", "id": "t", "delta": "Hi"})
+        deadline = time.monotonic() + 5.0
+        while len(streams.read_after(created["id"], "out", -1)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(streams.read_after(created["id"], "out", -1)) == 4, "the first words waited the window"
+        assert writer.writes == 1, "openers and first words in one page"
+    finally:
+        writer.close()
+    reset_settings()
+
+
+def test_a_slow_first_word_does_not_hold_the_turns_start_back(created: dict[str, Any]) -> None:
+    writer = streams.OutWriter(created["id"], window_seconds=60.0)
+    try:
+        writer.stamp_turn(0)
+        writer.write_chunk({"type": "start"})
+        deadline = time.monotonic() + 5.0
+        while not streams.read_after(created["id"], "out", -1) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert streams.read_after(created["id"], "out", -1), "start waited for words that never came"
+    finally:
+        writer.close()
+
+
 def test_flush_commits_everything_enqueued(created: dict[str, Any]) -> None:
     writer = streams.OutWriter(created["id"], window_seconds=10.0)
     for i in range(5):

@@ -244,7 +244,8 @@ class OutWriter:
         self._flushing = 0
         """Callers blocked in flush(): while any, the window is skipped (also after an in-flight write)."""
         self._content_due = False
-        """A turn was stamped and has written only openers (`start`, `start-step`, ...) so far."""
+        """A turn was stamped and has written only openers (`start`, `start-step`, ...) so far:
+        they wait up to `first_window` for its first content chunk, which is written at once."""
         self._urgent = False
         """The buffer holds the turn's first content chunk: the next page skips the window."""
         self._inflight = False
@@ -358,8 +359,7 @@ class OutWriter:
                     self._cond.wait()
                 if self._closed and not self._buffer:
                     return
-                urgent = self._flushing or self._urgent
-                wait = 0.0 if urgent else self._last_write + self._window() - time.monotonic()
+                wait = self._wait_seconds()
                 if wait > 0:
                     self._cond.wait(wait)
                     continue
@@ -378,6 +378,18 @@ class OutWriter:
                 self._last_write = time.monotonic()
                 self._burst += 1
                 self._cond.notify_all()
+
+    def _wait_seconds(self) -> float:
+        """How much longer what is buffered may wait before it is written (<= 0: now)."""
+        window = self._window()  # first, whatever the answer: it also notices a new burst
+        if self._flushing or self._urgent:
+            return 0.0
+        if self._content_due:
+            # A stamped turn's openers alone (`start`, `start-step`, ...): wait a little for its
+            # first words so both share one page (a transaction less before the first token, and
+            # a page less per turn); a slow model still shows `start` after `first_window`.
+            return self._buffer_since + self.first_window - time.monotonic()
+        return self._last_write + window - time.monotonic()
 
     def _window(self) -> float:
         """Seconds the next page waits after the last write: `first_window` doubling up to
