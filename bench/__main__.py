@@ -1,15 +1,16 @@
 """`make bench`: speed and cost on the local stack, printed and written to bench/results/latest.json.
 
 Measures send -> first text-delta at the client on a warm run beside a direct-SSE baseline, the same
-on a suspended run, DynamoDB requests and units of a 20- and a 1,000-chunk turn, 10/50/100 concurrent
-chats, and turns the counts into dollars (bench/cost.py) checked against issue 10's goals
-(bench/goals.py). Also measures append latency, agent-write -> client-receive latency, the
-peak memory of one SSE connection over near-limit records (bounded frames beside the old count-only
-batches), records-endpoint response sizes, the work of a list filter that matches nothing, the
-DynamoDB write units a history save costs at turn 1 and turn 200 (beside the whole-history blob it
-replaced) and the cold import time of every Lambda handler. Numbers are for this machine and moto,
-not AWS: compare runs with each other, not with production (write units are counted from the requests,
-as DynamoDB bills them, so those do carry over).
+on a suspended run (beside the AWS wake path estimated from its hops: bench/wake_estimate.py),
+DynamoDB requests and units of a 20- and a 1,000-chunk turn, 10/50/100 concurrent chats, and turns
+the counts into dollars (bench/cost.py) checked against issue 10's goals (bench/goals.py). Also
+measures append latency, agent-write -> client-receive latency, the peak memory of one SSE
+connection over near-limit records (bounded frames beside the old count-only batches),
+records-endpoint response sizes, the work of a list filter that matches nothing, the DynamoDB write units a
+history save costs at turn 1 and turn 200 (beside the whole-history blob it replaced) and the cold
+import time of every Lambda handler. Numbers are for this machine and moto, not AWS: compare runs
+with each other, not with production (write units are counted from the requests, as DynamoDB bills
+them, so those do carry over).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from agent_sessions.agent.history import ChatHistory
 from agent_sessions.config import get_settings
 from agent_sessions.local.stack import LocalStack
 from bench import agents as _agents  # noqa: F401  (registers bench-20 and bench-1000)
-from bench import cost, goals, imports, scenarios, storage
+from bench import cost, goals, imports, scenarios, storage, wake_estimate
 from bench.stats import DynamoCounter, summary_ms
 from tests.dynamo_limits import TRANSACTION_BYTES, WriteMeter, metering
 
@@ -518,6 +519,8 @@ def main() -> int:
                 ]
                 for name, measure in sections:
                     guarded(results, name, measure)
+            # Beside the measured local wake: the AWS path from its hops (an estimate; see the module).
+            guarded(results, "wake_aws_estimate_ms", lambda: wake_estimate.estimate(results))
             guarded(results, "bounded_storage", storage.bounded_storage)  # retention: counts, not timings
             # Last: the concurrent chats leave many warm runs polling behind them.
             guarded(results, "concurrent_chats", lambda: scenarios.concurrency(base, secret))

@@ -11,13 +11,16 @@ tail the boot read (`turn_tail`), and a stale start costs a re-read, never a gap
 from __future__ import annotations
 
 import json
+import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from agent_sessions import keys, store, streams, worker
+from agent_sessions import demo_chat, keys, runs, store, streams, worker
+from bench import wake_estimate
 from tests.integration.conftest import Api, create_body
 from tests.support import ENV, DynamoCalls, count_dynamodb_calls
 
@@ -208,3 +211,90 @@ def _version(ctx: worker.RunContext) -> int:
 
 def api_of(created: dict[str, Any]) -> Api:
     return created["_api"]  # type: ignore[no-any-return]
+
+
+class _Requests:
+    """Every DynamoDB request by (thread name, operation), in order; `mark()` notes where the first
+    `.out` page holding a `text-delta` is about to be sent."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.first_words: int | None = None
+
+    def record(self, model: Any, **_: Any) -> None:
+        self.calls.append((threading.current_thread().name, model.name))
+
+    def until_first_words(self) -> Counter[str]:
+        """Operations up to and including the first words' page, the run's in-turn watcher and
+        heartbeat left out (they run beside the path, not on it)."""
+        assert self.first_words is not None, "no page with a text-delta was written"
+        on_path = self.calls[: self.first_words + 1]
+        return Counter(
+            op for thread, op in on_path if not thread.startswith(("turn-input-watcher", "heartbeat-"))
+        )
+
+
+def _kinds(ops: Counter[str]) -> dict[str, int]:
+    kinds = {
+        "read": ops["GetItem"] + ops["Query"],
+        "transaction": ops["TransactWriteItems"],
+        "write": ops["UpdateItem"],
+    }
+    assert sum(kinds.values()) == sum(ops.values()), ops
+    return {kind: n for kind, n in kinds.items() if n}
+
+
+def test_the_wake_path_sends_the_requests_the_aws_estimate_counts(
+    api: Api, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bench/wake_estimate.py prices the wake's serial DynamoDB requests from these counts: a
+    request added to the append or to the worker's boot fails here until the estimate follows."""
+    resumed: list[str] = []
+
+    class Launcher:
+        def start(self, *, run_id: str, session_id: str, max_attempts: int) -> str | None:
+            return None
+
+        def resume(self, task_token: str) -> None:
+            resumed.append(task_token)
+
+    monkeypatch.setattr(runs, "get_launcher", lambda: Launcher())
+    monkeypatch.setattr(demo_chat.model, "delay", 0.0)
+    keys.set_key_store(keys.StaticKeyStore([ENV]))
+    body = create_body("wake")
+    body["triggerConfig"]["idleTimeoutInSeconds"] = 1
+    created = api("POST", "/api/v1/sessions", body=body, token=ENV.secret_key).body
+    created["_api"] = api
+    event = {"runId": created["runId"], "attempt": 0}
+    _append(api, created, "one")
+    assert worker.handle(event, LambdaClock()) == {"status": "waiting"}  # answers, idles 1 s
+    assert store.park(created["runId"], "token-1")  # what WaitForInput does
+
+    requests = _Requests()
+    original = store.append_page
+
+    def append_page(
+        session_id: str, io: str, expected_seq: int, records: Any, *args: Any, **kwargs: Any
+    ) -> None:
+        if io == "out" and requests.first_words is None and any('"text-delta"' in r.body for r in records):
+            requests.first_words = len(requests.calls)
+        original(session_id, io, expected_seq, records, *args, **kwargs)
+
+    monkeypatch.setattr(store, "append_page", append_page)
+    with count_dynamodb_calls() as calls:
+        _append(api, created, "two")
+    assert resumed == ["token-1"]
+    assert _kinds(calls.by_operation()) == wake_estimate.APPEND_REQUESTS
+
+    clients = [m._get_connection().connection.client for m in store.MODELS] + [store.connection().client]
+    for client in clients:
+        client.meta.events.register("provide-client-params.dynamodb", requests.record, unique_id="wake-path")
+    try:
+        assert worker.handle(event, LambdaClock()) == {"status": "waiting"}
+    finally:
+        for client in clients:
+            client.meta.events.unregister("provide-client-params.dynamodb", unique_id="wake-path")
+    worker_ops = requests.until_first_words()
+    worker_ops["TransactWriteItems"] -= 1  # the first page itself
+    assert _kinds(worker_ops) == wake_estimate.WORKER_REQUESTS
+    assert wake_estimate.FIRST_PAGE_REQUESTS == {"transaction": 1}
