@@ -124,9 +124,21 @@ class RunContext:
         if session is None or session.current_run_id != self.run_id:
             raise store.RunSuperseded(self.run_id)
 
-    def begin_turn(self, answering_seq: int | None) -> None:
-        """A turn answering `answering_seq` starts: confirm the fence, stamp its first record."""
-        if answering_seq is not None:
+    def pending_fence(self, answering_seq: int | None) -> store.Fence | None:
+        """What a turn answering `answering_seq` must still confirm in a request before it starts
+        (the budget's turn count carries it: `budget.start_turn`); None when nothing is needed:
+        no input answered, or the boot confirmed it (`check_current`). Raises store.RunSuperseded
+        when the heartbeat already learned the run was replaced."""
+        if self.heartbeat.superseded.is_set():
+            raise store.RunSuperseded(self.run_id)
+        if answering_seq is None or self._boot_fence:
+            return None
+        return store.Fence(self.session_pk, self.run_id)
+
+    def begin_turn(self, answering_seq: int | None, *, fenced: bool = False) -> None:
+        """A turn answering `answering_seq` starts: confirm the fence (unless `fenced`: a request
+        for the turn already did, see `pending_fence`), stamp its first record."""
+        if answering_seq is not None and not fenced:
             self.check_current()
         self._boot_fence = False  # spent on the first turn, whatever it answers
         appended = self._appended_ms.get(answering_seq) if answering_seq is not None else None

@@ -579,22 +579,75 @@ def _budget_ttl() -> datetime:
     return now() + timedelta(days=2)
 
 
-def start_budget_turn(session_id: str, day: int, max_turns: int, max_tokens: int) -> DayUsage | None:
-    """Count one turn on `day`, only while fewer than `max_turns` turns and fewer than `max_tokens`
-    tokens are counted (0: that cap is off). One UpdateItem; returns the day's use including this
-    turn, or None (nothing written) when a cap is reached."""
-    item = _budget_item(session_id, day)
+def _budget_caps(max_turns: int, max_tokens: int) -> Any:
     caps = []
     if max_turns:
         caps.append(StreamItem.turns.does_not_exist() | (StreamItem.turns < max_turns))
     if max_tokens:
         caps.append(StreamItem.tokens.does_not_exist() | (StreamItem.tokens < max_tokens))
-    cond = caps[0] & caps[1] if len(caps) == 2 else (caps[0] if caps else None)
+    return caps[0] & caps[1] if len(caps) == 2 else (caps[0] if caps else None)
+
+
+def _count_turn_actions() -> list[Any]:
+    return [StreamItem.turns.add(1), StreamItem.expires_at.set(_budget_ttl())]
+
+
+def start_budget_turn(session_id: str, day: int, max_turns: int, max_tokens: int) -> DayUsage | None:
+    """Count one turn on `day`, only while fewer than `max_turns` turns and fewer than `max_tokens`
+    tokens are counted (0: that cap is off). One UpdateItem; returns the day's use including this
+    turn, or None (nothing written) when a cap is reached."""
+    item = _budget_item(session_id, day)
     try:
-        _update(item, [StreamItem.turns.add(1), StreamItem.expires_at.set(_budget_ttl())], cond, item.pk)
+        _update(item, _count_turn_actions(), _budget_caps(max_turns, max_tokens), item.pk)
     except ConditionFailed:
         return None
     return DayUsage(int(item.turns or 0), int(item.tokens or 0))
+
+
+@dataclass(frozen=True)
+class Fence:
+    """A run that must still be its session's current run for a write to land."""
+
+    session_pk: str
+    run_id: str
+
+
+def start_fenced_budget_turn(
+    fence: Fence, session_id: str, day: int, max_turns: int, max_tokens: int
+) -> bool:
+    """`start_budget_turn` and the run's fence in one request: a transaction that counts the turn
+    only while `fence.run_id` is the session's current run (what a strongly consistent GetItem of
+    the session would confirm) and the caps hold. The day's totals are not returned (a transaction
+    returns no values); the caps held when it committed.
+
+    Returns False when a cap refused (nothing written). Raises RunSuperseded when the run is no
+    longer current (nothing written either).
+    """
+    item = _budget_item(session_id, day)
+
+    def build(tx: TransactWrite) -> None:  # condition checks go first: reasons[0]
+        tx.condition_check(
+            SessionModel, fence.session_pk, condition=SessionModel.current_run_id == fence.run_id
+        )
+        tx.update(item, actions=_count_turn_actions(), condition=_budget_caps(max_turns, max_tokens))
+
+    for attempt in range(_FENCED_TURN_ATTEMPTS):
+        try:
+            _transact(build, new_write_token())
+            return True
+        except TransactionCancelled as exc:
+            current, caps = [*exc.reasons, None, None][:2]
+            if current == "ConditionalCheckFailed":
+                raise RunSuperseded(fence.run_id) from exc
+            if caps == "ConditionalCheckFailed":
+                return False
+            if attempt + 1 == _FENCED_TURN_ATTEMPTS:  # a TransactionConflict every time
+                raise
+            time.sleep(random.uniform(0.5, 1.0) * _CONFLICT_BACKOFF_SECONDS * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+_FENCED_TURN_ATTEMPTS = 3
 
 
 def read_budget(session_id: str, day: int) -> DayUsage:

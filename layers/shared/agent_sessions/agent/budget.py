@@ -99,20 +99,46 @@ def _refuse(name: str, cap: int, day: int) -> BudgetExceeded:
     )
 
 
-def start_turn(session_id: str, env_id: str) -> None:
-    """Count the turn that is starting; raises BudgetExceeded when either daily cap is reached."""
+@dataclass(frozen=True)
+class TurnStart:
+    fenced: bool
+    """The run's fence was confirmed in the same request (no separate check needed)."""
+    refused: BudgetExceeded | None = None
+    """Set when a daily cap refused the turn (nothing counted): the turn raises it, so it ends
+    with an error chunk and an error `turn-complete`."""
+
+
+def start_turn(session_id: str, env_id: str, *, fence: store.Fence | None = None) -> TurnStart:
+    """Count the turn that is starting, against both daily caps.
+
+    With `fence`, the count lands only while that run is its session's current run, in the same
+    request (`store.start_fenced_budget_turn`: one transaction instead of a GetItem and an
+    UpdateItem on the way to the first token); raises store.RunSuperseded when it is not. With
+    both caps off nothing is counted and no request is made (`fenced` is then False).
+    """
     max_turns, max_tokens = _cap(env_id, "turns_per_day"), _cap(env_id, "tokens_per_day")
     _current.set(None)
     if not max_turns and not max_tokens:
-        return
+        return TurnStart(fenced=False)
     day = _today()
-    used = store.start_budget_turn(session_id, day, max_turns, max_tokens)
-    if used is None:
+    if fence is not None:
+        admitted = store.start_fenced_budget_turn(fence, session_id, day, max_turns, max_tokens)
+        # Below the token cap when the turn started (the transaction's condition); the first
+        # model call's usage reply brings the day's total (`record_usage`).
+        tokens = 0 if admitted else None
+    else:
+        used = store.start_budget_turn(session_id, day, max_turns, max_tokens)
+        tokens = used.tokens if used is not None else None
+    if tokens is None:
         seen = store.read_budget(session_id, day)  # which cap: only on the refused path
-        if max_turns and seen.turns >= max_turns:
-            raise _refuse("turns_per_day", max_turns, day)
-        raise _refuse("tokens_per_day", max_tokens, day)
-    _current.set(_DayBudget(session_id, day, max_tokens, used.tokens))
+        name, cap = (
+            ("turns_per_day", max_turns)
+            if max_turns and seen.turns >= max_turns
+            else ("tokens_per_day", max_tokens)
+        )
+        return TurnStart(fenced=fence is not None, refused=_refuse(name, cap, day))
+    _current.set(_DayBudget(session_id, day, max_tokens, tokens))
+    return TurnStart(fenced=fence is not None)
 
 
 def end_turn() -> None:

@@ -252,11 +252,16 @@ class ChatRuntime:
         error: BaseException | None = None
         index = self.turns
         first_of_chat = index == 0 and not self.continuation and not self.messages
-        self.ctx.begin_turn(seq)
+        # daily caps (budget.py), counted in the same request that confirms this run is current
+        started = budget.start_turn(
+            self.ctx.session_id, self.ctx.environment.id, fence=self.ctx.pending_fence(seq)
+        )
+        self.ctx.begin_turn(seq, fenced=started.fenced)
         self.turns += 1
         watcher.start()
         try:
-            budget.start_turn(self.ctx.session_id, self.ctx.environment.id)  # daily caps (budget.py)
+            if started.refused is not None:
+                raise started.refused
             if incoming is not None and (reason := invalid_message_reason(incoming)) is not None:
                 # refused before it reaches history: stored there, it would fail every later turn
                 raise TurnError(f"Invalid message: {reason}")
