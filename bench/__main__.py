@@ -135,6 +135,18 @@ def delivery_poll_only(stack: LocalStack, http: httpx.Client) -> dict[str, float
         return bench_delivery(stack, http, chat="bench-delivery-poll-only")
 
 
+def delivery_by_window(stack: LocalStack, http: httpx.Client) -> dict[str, Any]:
+    """Write -> receive at 50/s with shorter coalescing windows than the default, on the local
+    stack: what the latency goal would need, and the page writes (priced per streaming second in
+    `cost.coalescing_window_per_streaming_second`) it would cost."""
+    results: dict[str, Any] = {}
+    for window in (0.025, 0.1, 0.25):
+        with scenarios.settings({"AGENT_SESSIONS_OUT_COALESCE_WINDOW_SECONDS": str(window)}):
+            measured = bench_delivery(stack, http, chat=f"bench-delivery-window-{window:g}")
+        results[f"{window:g}s"] = {k: measured[k] for k in ("p50", "p99", "out_writes")}
+    return results
+
+
 def bench_journal_cost(n: int = 300) -> dict[str, float]:
     """PutItem per second on the embedded DynamoDB alone, in memory vs. journaled (one fsync each)."""
     import boto3
@@ -503,6 +515,7 @@ def main() -> int:
                         "agent_write_to_client_receive_poll_only_ms",
                         lambda: delivery_poll_only(stack, http),
                     ),
+                    ("agent_write_to_client_receive_by_window_ms", lambda: delivery_by_window(stack, http)),
                     (
                         "agent_write_to_client_receive_before_issue_10_ms",
                         lambda: delivery_before(stack, http),

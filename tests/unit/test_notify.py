@@ -29,7 +29,12 @@ HOUR = 3600.0
 @pytest.fixture
 def push(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AGENT_SESSIONS_PUSH_IN_PROCESS", "true")
-    for name in ("SSE_POLL_MIN_SECONDS", "SSE_POLL_MAX_SECONDS", "INPUT_POLL_SECONDS"):
+    for name in (
+        "SSE_POLL_MIN_SECONDS",
+        "SSE_POLL_MAX_SECONDS",
+        "INPUT_POLL_SECONDS",
+        "PUSH_SAFETY_POLL_SECONDS",
+    ):
         monkeypatch.setenv(f"AGENT_SESSIONS_{name}", str(HOUR))
     reset_settings()
     yield

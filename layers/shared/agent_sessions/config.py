@@ -58,8 +58,13 @@ class Settings(BaseSettings):
     push_in_process: bool = False
     """Every writer and reader of the logs runs in this process (the local stack sets it): pollers
     wake on `notify`'s in-process notification of each append and otherwise read only every
-    `sse_poll_max_seconds`, instead of the hot schedules below. Off on AWS, where the append, the
-    run and the SSE readers are separate Lambda processes."""
+    `push_safety_poll_seconds`, instead of the hot schedules below. Off on AWS, where the append,
+    the run and the SSE readers are separate Lambda processes."""
+    push_safety_poll_seconds: float = 5.0
+    """With `push_in_process`, how often a poller reads anyway: it finds what was written around
+    the notifications (a script writing through the store from another process) this late at
+    worst. Every idle run and open reader costs a read per interval, which at 50 local chats is
+    what the one-request-at-a-time embedded DynamoDB serves first."""
     input_poll_seconds: float = 0.05
     """The agent's `.in` poll interval while hot: from the start of each wait for input."""
     input_poll_hot_seconds: float = 10.0

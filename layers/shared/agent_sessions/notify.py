@@ -6,7 +6,7 @@ missing notification therefore costs latency, never a record, an order or a dupl
 
 Where every writer and reader of the logs shares one process (the local stack: the append
 handler, the runs' threads and the SSE readers), `Settings.push_in_process` says so and pollers
-drop their hot schedules: they read when notified and otherwise once per `sse_poll_max_seconds`,
+drop their hot schedules: they read when notified and otherwise once per `push_safety_poll_seconds`,
 a safety net for writes from elsewhere (a test or a script writing through the store). On AWS the
 append, the run and the readers are separate Lambda processes: the setting is off, nothing is
 notified, and the poll schedules alone bound the latency (README, "Latency and cost").

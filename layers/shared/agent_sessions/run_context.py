@@ -79,7 +79,7 @@ class RunContext:
         self._read_bytes = settings.read_max_bytes
         self._park_lease = settings.run_suspend_timeout_seconds + settings.run_suspend_margin_seconds
         self._push = settings.push_in_process
-        self._safety_poll = settings.sse_poll_max_seconds
+        self._safety_poll = settings.push_safety_poll_seconds
         self._backoff = streams.PollBackoff(
             settings.input_poll_seconds,
             settings.sse_poll_max_seconds,

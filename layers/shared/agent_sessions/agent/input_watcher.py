@@ -92,4 +92,8 @@ class InputWatcher:
         """`watch_delays`, or with in-process notification (`Settings.push_in_process`) only the
         safety net's interval: an append wakes the watcher at once."""
         settings = get_settings()
-        return itertools.repeat(settings.sse_poll_max_seconds) if settings.push_in_process else watch_delays()
+        return (
+            itertools.repeat(settings.push_safety_poll_seconds)
+            if settings.push_in_process
+            else watch_delays()
+        )

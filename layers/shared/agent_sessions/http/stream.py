@@ -5,7 +5,7 @@ mode; the local stack mounts the very same app. Polling is adaptive: about once 
 writer's pages flow (`streams.PagePacer`), every `sse_poll_min_seconds` while hot, doubling toward
 `sse_poll_max_seconds` while idle, with a ping every `sse_ping_seconds`. Where appends notify
 in-process (`Settings.push_in_process`, the local stack) a reader reads when woken by one and
-otherwise once per `sse_poll_max_seconds` (`notify.py`).
+otherwise once per `push_safety_poll_seconds` (`notify.py`).
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def follow(
                 yield encode_ping()
                 last_frame = now
             if settings.push_in_process:  # an append wakes us; the interval is the safety net
-                delay = settings.sse_poll_max_seconds
+                delay = settings.push_safety_poll_seconds
             else:
                 paced = pacer.found() if records else pacer.missed()
                 delay = paced if paced is not None else backoff.idle()
