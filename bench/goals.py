@@ -21,6 +21,8 @@ def _check(results: dict[str, Any]) -> list[dict[str, Any]]:
     first = results["send_to_first_token_ms"]
     durable = first["durable"]
     wake = results["wake_from_suspended_ms"]["first_token"]
+    estimate = results.get("wake_aws_estimate_ms") or {}
+    aws_wake = estimate.get("warm_total_ms")  # bench/wake_estimate.py: a range, not a measurement
     delivery = results["agent_write_to_client_receive_ms"]
     turns = results["dynamodb_requests_per_turn"]
     imports = results["handler_import_ms"]["ms"]
@@ -37,7 +39,12 @@ def _check(results: dict[str, Any]) -> list[dict[str, Any]]:
             durable["p50"] <= 100 and durable["p99"] <= 250,
         ),
         _row("added over direct SSE, p50 (ms)", first["added_p50"], "<= 50", first["added_p50"] <= 50),
-        _row("send -> first text-delta, suspended run (ms)", wake["p50"], "p50 <= 300", wake["p50"] <= 300),
+        _row(
+            "send -> first text-delta, suspended run (ms)",
+            {"p50": wake["p50"], "aws_estimate_warm": aws_wake},
+            "p50 <= 300 locally; the AWS path estimated from its hops",
+            wake["p50"] <= 300 and aws_wake is not None,
+        ),
         _row(
             "agent write -> client receive at 50/s (ms)",
             {"p50": delivery["p50"], "p99": delivery["p99"]},

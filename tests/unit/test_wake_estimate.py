@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from bench import wake_estimate
+import json
+from pathlib import Path
+from typing import Any
+
+from bench import goals, wake_estimate
 
 
 def test_the_warm_total_is_the_sum_of_its_hops_and_is_labelled_an_estimate() -> None:
@@ -35,3 +39,19 @@ def test_a_cold_worker_adds_the_runtime_init_and_the_import_measured_in_the_same
 def test_a_failed_import_section_leaves_the_warm_estimate_standing() -> None:
     found = wake_estimate.estimate({"handler_import_ms": {"error": "RuntimeError: boom"}})
     assert found["warm_total_ms"]["high"] > 0 and "cold_total_ms" not in found["cold_worker_adds"]
+
+
+def test_the_wake_goal_needs_the_local_p50_and_the_aws_estimate() -> None:
+    recorded = json.loads(
+        (Path(__file__).resolve().parents[2] / "bench" / "results" / "latest.json").read_text()
+    )
+    recorded["wake_from_suspended_ms"]["first_token"]["p50"] = 200.0
+    recorded.pop("wake_aws_estimate_ms", None)
+
+    def wake_row() -> dict[str, Any]:
+        return next(row for row in goals.check(recorded) if "suspended" in row["figure"])
+
+    assert wake_row()["met"] is False, "no estimate of the AWS path, goal not met"
+    recorded["wake_aws_estimate_ms"] = wake_estimate.estimate(recorded)
+    assert wake_row()["met"] is True
+    assert wake_row()["measured"]["aws_estimate_warm"] == recorded["wake_aws_estimate_ms"]["warm_total_ms"]
