@@ -216,7 +216,10 @@ def test_a_continuing_turn_keeps_the_message_id_and_opens_a_step_whatever_run_yi
     assert accumulator.message["id"] == "m1" and len(accumulator.message["parts"]) == 4
 
 
-def test_a_tool_answer_sent_mid_turn_is_a_later_turn_not_steering() -> None:
+def test_a_tool_answer_sent_mid_turn_is_a_later_turn_and_a_message_after_it_waits_behind_it() -> None:
+    """The answer is queued for its own turn; a user message sent after it does not steer the
+    running turn past it (docs/architecture.md, "Mid-turn input: what a turn-complete counts as
+    answered"): it is queued behind, and the turns run in the order sent."""
     from collections import deque
 
     from agent_sessions.agent.steering import Steering
@@ -230,5 +233,37 @@ def test_a_tool_answer_sent_mid_turn_is_a_later_turn_not_steering() -> None:
     for seq, message in ((5, answer), (6, user)):
         chunk = {"kind": "message", "payload": {"trigger": "submit-message", "message": message}}
         steering.on_input(InputRecord(seq=seq, chunk=chunk), AbortSignal())
-    assert [r.seq for r in queue] == [5], "the answer waits for its own turn"
-    assert steering.take() == [user]
+    assert [r.seq for r in queue] == [5, 6], "the answer waits for its own turn, the message behind it"
+    assert steering.take() == []
+
+
+def test_every_record_read_mid_turn_gets_a_destination() -> None:
+    """A steering policy that raises, or a malformed payload, must not drop the record (nor the
+    records read with it): both are queued for a later turn, which answers them (as a turn, or an
+    error turn). A user message steers only while nothing waits before it."""
+    from collections import deque
+
+    from agent_sessions.agent.steering import Steering
+    from agent_sessions.agent.types import AbortSignal, PendingMessages
+    from agent_sessions.run_context import InputRecord
+
+    def broken(_message: object) -> bool:
+        raise ValueError("policy bug")
+
+    def user(seq: int) -> InputRecord:
+        message = {"id": f"u{seq}", "role": "user", "parts": []}
+        return InputRecord(seq, {"kind": "message", "payload": {"trigger": "submit-message", "message": message}})
+
+    queue: deque[InputRecord] = deque()
+    steering = Steering(PendingMessages(should_inject=broken), queue)
+    steering.on_input(user(1), AbortSignal())
+    steering.on_input(InputRecord(2, {"kind": "message", "payload": "not an object"}), AbortSignal())
+    assert [r.seq for r in queue] == [1, 2]
+
+    queue.clear()
+    steering = Steering(PendingMessages(), queue, replayed_through=3)
+    signal = AbortSignal()
+    assert steering.on_input(InputRecord(3, {"kind": "stop"}), signal) is None and not signal.aborted
+    steering.on_input(user(4), signal)
+    assert not queue and [m["id"] for m in steering.take()] == ["u4"], "nothing waits: it steers"
+    assert steering.on_input(InputRecord(5, {"kind": "stop"}), signal) == 5 and signal.aborted

@@ -156,7 +156,9 @@ class RunContext:
             return False
         self.out.write_chunk({"type": "error", "errorText": MID_TURN_FAILURE})
         self.complete_turn(self.tail.open_answering, error=True, interrupted=True)
-        self.tail = streams.TurnTail(self.tail.open_answering, False, None, interrupted=True)
+        self.tail = streams.TurnTail(
+            self.tail.open_answering, False, None, interrupted=True, consumed=self.tail.consumed
+        )
         return True
 
     # ------------------------------------------------------------ input
@@ -249,8 +251,11 @@ class RunContext:
     ) -> None:
         """Write `turn-complete` and wait until it is committed.
 
-        `session-in-event-id` is the seq of the input this turn answers (the client matches it
-        against its own send; None for a turn driven by the run's payload); error and action turns
+        `answered_seq` becomes `session-in-event-id`: every `.in` seq up to it is answered or let
+        go, at least the seq of the input this turn answers (the client takes the turn-complete for
+        its send's when it is at or above the send's seq) and never a record still owed an answer
+        (the next run resumes after it); None for a payload-driven turn that consumed nothing.
+        `session-in-consumed-id` is the cursor, the highest seq read. Error and action turns
         carry no fresh token, like the reference runtime. `interrupted` marks a turn closed because
         its run could not finish it (streams.INTERRUPTED_HEADER), so the next boot can recover it.
         """

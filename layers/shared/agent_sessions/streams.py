@@ -555,7 +555,8 @@ class TurnTail:
     """Where `.out` stands: the input the last turn-complete answered, and any turn left open."""
 
     answered: int | None
-    """`session-in-event-id` of the newest turn-complete (None: none, or a payload-driven turn)."""
+    """`session-in-event-id` of the newest turn-complete: every `.in` seq up to it is answered or
+    let go (None: none, or a payload-driven turn that consumed nothing)."""
     open_turn: bool
     """A turn began after that turn-complete and never completed (its run died mid-turn)."""
     open_answering: int | None
@@ -566,6 +567,10 @@ class TurnTail:
     """One past the newest `.out` record read (0 for a log never written; a trim always keeps the
     newest page): the head's `next_seq` unless a page landed after the read, so a writer may start
     from it (`OutWriter.assume_head`). None when not read from `.out`."""
+    consumed: int = -1
+    """`session-in-consumed-id` of the newest turn-complete: the highest `.in` seq read by then,
+    answered or not (-1: none). Records above `answered` up to it are read again by the next run:
+    messages still owed an answer, and stops whose turn is over (`Steering` lets those go)."""
 
     @property
     def cursor(self) -> int:
@@ -587,18 +592,25 @@ def turn_tail(session_id: str, scan_limit: int = 5000) -> TurnTail:
             next_seq = record.seq + 1
         if control_kind(record) == "turn-complete":
             interrupted = header(record, INTERRUPTED_HEADER) == "true"
-            return _tail(_int_header(record, "session-in-event-id"), opened, next_seq, interrupted)
+            answered = _int_header(record, "session-in-event-id")
+            consumed = _int_header(record, "session-in-consumed-id")
+            return _tail(answered, opened, next_seq, interrupted, consumed)
         if header(record, TURN_HEADER) is not None:
             opened = record
     return _tail(None, opened, 0 if next_seq is None else next_seq)
 
 
 def _tail(
-    answered: int | None, opened: store.StoredRecord | None, next_seq: int | None, interrupted: bool = False
+    answered: int | None,
+    opened: store.StoredRecord | None,
+    next_seq: int | None,
+    interrupted: bool = False,
+    consumed: int | None = None,
 ) -> TurnTail:
+    read = max(-1 if consumed is None else consumed, -1 if answered is None else answered)
     if opened is None:
-        return TurnTail(answered, False, None, interrupted, next_seq)
-    return TurnTail(answered, True, _int_header(opened, TURN_HEADER), next_seq=next_seq)
+        return TurnTail(answered, False, None, interrupted, next_seq, consumed=read)
+    return TurnTail(answered, True, _int_header(opened, TURN_HEADER), next_seq=next_seq, consumed=read)
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,6 @@ class SessionTurn:
         self.message: UIMessage | None = payload.get("message")
         self.metadata: dict[str, Any] = dict(payload.get("metadata") or {})
         self.signal = AbortSignal()
-        self._stop_seq: int | None = None
 
     @property
     def text(self) -> str:
@@ -158,14 +157,15 @@ class SessionTurn:
             for record in self.ctx.peek_input():
                 if isinstance(record.chunk, dict) and record.chunk.get("kind") == "stop":
                     self.signal.abort("stop")
-                    self._stop_seq = record.seq
                     break
         return self.signal.aborted
 
     def complete(self) -> None:
-        """Write the turn's `turn-complete` (TS `chat.writeTurnComplete`), answering this message and
-        a stop that arrived during it."""
-        self.ctx.complete_turn(max(self.seq, self._stop_seq if self._stop_seq is not None else -1))
+        """Write the turn's `turn-complete` (TS `chat.writeTurnComplete`), answering this message.
+
+        Not the stop that ended it: `check_stop` only peeks, so a message sent before the stop may
+        still be unread, and naming the stop would count that message as answered."""
+        self.ctx.complete_turn(self.seq)
 
 
 class Chat:

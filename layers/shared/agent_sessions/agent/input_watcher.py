@@ -52,6 +52,10 @@ class InputWatcher:
         self.on_input = on_input
         self.stop_seq: int | None = None
         """The seq of the stop (or close) that aborted the turn, if one did."""
+        self.delivered: int | None = None
+        """The highest `.in` seq handed to `on_input` (None: none yet). The turn settles input
+        through it, not through the cursor: a poll still running when `stop()` gave up waiting may
+        have consumed records it has not handed on yet."""
         self._done = threading.Event()
         self._appended = notify.Listener()
         self._thread = threading.Thread(target=self._watch, name="turn-input-watcher", daemon=True)
@@ -77,15 +81,20 @@ class InputWatcher:
                     return
                 self._appended.arm()
                 try:
-                    records = self.ctx.poll_input(consistent=False)
-                    for record in records:
-                        seq = self.on_input(record, self.signal)
-                        if seq is not None:
-                            self.stop_seq = seq
-                    if records:
+                    if self.poll():
                         delays = self._delays()
                 except Exception:
                     logger.exception("watching input failed", extra={"run_id": self.ctx.run_id})
+
+    def poll(self) -> bool:
+        """Read `.in` once and hand each record to `on_input`, in order; True when any came."""
+        records = self.ctx.poll_input(consistent=False)
+        for record in records:
+            seq = self.on_input(record, self.signal)
+            if seq is not None:
+                self.stop_seq = seq
+            self.delivered = record.seq
+        return bool(records)
 
     @staticmethod
     def _delays() -> Iterator[float]:

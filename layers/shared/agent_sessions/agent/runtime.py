@@ -87,7 +87,9 @@ class ChatRuntime:
             client_data=ctx.payload.get("metadata"),
         )
         self.queue: deque[InputRecord] = deque()
-        self.steering = Steering(definition.pending_messages, self.queue)
+        self.steering = Steering(
+            definition.pending_messages, self.queue, replayed_through=ctx.tail.consumed
+        )
         self.hooks = HookRunner(ctx.run_id)
         self.output = OutputPipe(ctx.out, self.hooks.resolve)
         self.upgrade_requested = False
@@ -249,6 +251,7 @@ class ChatRuntime:
         trigger = str(payload.get("trigger"))
         accumulator = MessageAccumulator(f"msg_{new_record_id()}")
         watcher = InputWatcher(self.ctx, signal, self.steering.on_input)
+        consumed_before = self.ctx.cursor
         error: BaseException | None = None
         index = self.turns
         first_of_chat = index == 0 and not self.continuation and not self.messages
@@ -324,10 +327,8 @@ class ChatRuntime:
         if self.upgrade_requested:
             return
         self.steering.requeue()
-        answered = max(
-            [s for s in (seq, watcher.stop_seq, *self.steering.drain_injected()) if s is not None],
-            default=None,
-        )
+        delivered = watcher.delivered if watcher.delivered is not None else -1
+        answered = self._answered_through(max(consumed_before, delivered))
         accumulator.close_open_parts()
         self._keep(accumulator)
         self.hooks.await_defers()
@@ -376,8 +377,23 @@ class ChatRuntime:
             self.output.write({"type": "error", "errorText": str(exc) or type(exc).__name__}, accumulator)
         self._keep(accumulator)
         self.hooks.await_defers()
-        self.ctx.complete_turn(seq, error=error is not None, with_token=False)
+        answered = self._answered_through(self.ctx.cursor)
+        self.ctx.complete_turn(answered, error=error is not None, with_token=False)
         self._save()
+
+    def _answered_through(self, consumed: int) -> int | None:
+        """What a turn-complete names as answered (`session-in-event-id`): the highest `.in` seq
+        through which every record this run consumed is answered or let go. That is just below the
+        first record still waiting in the queue, else `consumed`; None before any input.
+
+        Not the highest seq the turn answered: with a message still queued below it, a run booting
+        from that would skip the queued message, and its sender's client would take this turn's
+        end for its own. The queue holds every consumed record not acted on yet, and a turn
+        answers nothing above one (`Steering`'s order), so no seq at or below this is answered
+        twice either.
+        """
+        through = min(record.seq for record in self.queue) - 1 if self.queue else consumed
+        return through if through >= 0 else None
 
     def _hydrate(
         self, event: ChatEvent, incoming: UIMessage | None, trigger: str, message_id: Any = None
@@ -574,8 +590,9 @@ class ChatRuntime:
 
     def _save(self) -> None:
         try:
+            answered = self._answered_through(self.ctx.cursor)
             self.history.save(
-                self.messages, self.store, self.ctx.cursor, self.ctx.turn_complete_seq, state=self._state()
+                self.messages, self.store, answered, self.ctx.turn_complete_seq, state=self._state()
             )
         except store.HistoryConflict:
             # Another run saved this chat since we loaded it: this run is superseded, and its
