@@ -156,7 +156,7 @@ ENDINGS = ["process_dies", "end_run", "max_turns"]
 
 
 @pytest.mark.parametrize("ending", ENDINGS)
-@pytest.mark.parametrize("mid_turn", [("queued", "steer me"), ("queued", "stop")])
+@pytest.mark.parametrize("mid_turn", [("queued", "steer me"), ("queued", "stop")], ids=["steer", "stop"])
 def test_a_message_queued_mid_turn_is_answered_when_the_run_ends_before_its_turn(
     api: Api,
     aws: Any,
@@ -200,7 +200,7 @@ def test_a_message_queued_mid_turn_is_answered_when_the_run_ends_before_its_turn
         assert seen == ["one", "queued", "steer me"], "each answered once, in the order sent"
 
 
-@pytest.mark.parametrize("mid_turn", [("steer me",), ("queued", "steer me")])
+@pytest.mark.parametrize("mid_turn", [("steer me",), ("queued", "steer me")], ids=["alone", "behind_queued"])
 def test_input_answered_mid_turn_is_not_answered_again_by_the_next_invocation(
     api: Api, aws: Any, launcher: Resumes, watchers: list[InputWatcher], mid_turn: tuple[str, ...]
 ) -> None:
@@ -208,7 +208,7 @@ def test_input_answered_mid_turn_is_not_answered_again_by_the_next_invocation(
     the run answers what is queued, suspends, and is woken by a later message: the new invocation
     reads `.in` from the last turn-complete and must not answer anything a turn already answered.
     A steering message sent after a queued one waits behind it (answered in the order sent)."""
-    sid, pat, first = start(api, "t-mid")
+    _, pat, first = start(api, "t-mid")
     send(api, pat, "one")
     _during["one"] = SentMidTurn(api, pat, watchers, *mid_turn)
     assert handle(first) == {"status": "waiting"}
@@ -236,7 +236,7 @@ def test_a_stop_a_turn_read_is_not_applied_again_to_a_later_turn_after_a_reboot(
     stop was for turn one, and must not stop this turn."""
     monkeypatch.setenv("AGENT_SESSIONS_READ_MAX_BYTES", "1")
     reset_settings()
-    sid, pat, first = start(api, "t-mid")
+    _, pat, first = start(api, "t-mid")
     send(api, pat, "one")
     _during["one"] = SentMidTurn(api, pat, watchers, "queued", "stop")
     _dies_after.add("one")

@@ -252,7 +252,9 @@ def test_every_record_read_mid_turn_gets_a_destination() -> None:
 
     def user(seq: int) -> InputRecord:
         message = {"id": f"u{seq}", "role": "user", "parts": []}
-        return InputRecord(seq, {"kind": "message", "payload": {"trigger": "submit-message", "message": message}})
+        return InputRecord(
+            seq, {"kind": "message", "payload": {"trigger": "submit-message", "message": message}}
+        )
 
     queue: deque[InputRecord] = deque()
     steering = Steering(PendingMessages(should_inject=broken), queue)

@@ -87,9 +87,7 @@ class ChatRuntime:
             client_data=ctx.payload.get("metadata"),
         )
         self.queue: deque[InputRecord] = deque()
-        self.steering = Steering(
-            definition.pending_messages, self.queue, replayed_through=ctx.tail.consumed
-        )
+        self.steering = Steering(definition.pending_messages, self.queue, replayed_through=ctx.tail.consumed)
         self.hooks = HookRunner(ctx.run_id)
         self.output = OutputPipe(ctx.out, self.hooks.resolve)
         self.upgrade_requested = False

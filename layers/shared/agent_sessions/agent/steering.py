@@ -55,12 +55,14 @@ class Steering:
             return record.seq
         message = payload.get("message")
         # only a user's message steers; a tool answer or approval (an assistant message) is a turn
-        is_message = (
+        steers = (
             payload.get("trigger") == "submit-message"
             and isinstance(message, dict)
             and message.get("role") == "user"
+            and not self.queue  # something earlier waits: this one waits behind it
+            and self._should_inject(message)
         )
-        if is_message and not self.queue and self._should_inject(message):
+        if steers:
             with self._lock:
                 self._pending.append(record)
             return None
