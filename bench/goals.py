@@ -9,6 +9,10 @@ def _row(figure: str, measured: Any, goal: str, met: bool) -> dict[str, Any]:
     return {"figure": figure, "measured": measured, "goal": goal, "met": met}
 
 
+def _p50_p99(figures: dict[str, Any] | None) -> dict[str, Any] | None:
+    return {"p50": figures["p50"], "p99": figures["p99"]} if figures and "p50" in figures else None
+
+
 def check(results: dict[str, Any]) -> list[dict[str, Any]]:
     """The goals table; a figure whose measurement failed is a miss that says so."""
     try:
@@ -23,6 +27,7 @@ def _check(results: dict[str, Any]) -> list[dict[str, Any]]:
     wake = results["wake_from_suspended_ms"]["first_token"]
     estimate = results.get("wake_aws_estimate_ms") or {}
     aws_wake = estimate.get("warm_total_ms")  # bench/wake_estimate.py: a range, not a measurement
+    poll_only = (results.get("send_to_first_token_poll_only_ms") or {}).get("durable")
     delivery = results["agent_write_to_client_receive_ms"]
     turns = results["dynamodb_requests_per_turn"]
     imports = results["handler_import_ms"]["ms"]
@@ -34,7 +39,8 @@ def _check(results: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         _row(
             "send -> first text-delta, warm (ms)",
-            {"p50": durable["p50"], "p99": durable["p99"]},
+            # beside it, the AWS path's hops on the same stack (no in-process push): shown, not judged
+            {"p50": durable["p50"], "p99": durable["p99"], "poll_only": _p50_p99(poll_only)},
             "p50 <= 100, p99 <= 250",
             durable["p50"] <= 100 and durable["p99"] <= 250,
         ),
@@ -47,7 +53,11 @@ def _check(results: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         _row(
             "agent write -> client receive at 50/s (ms)",
-            {"p50": delivery["p50"], "p99": delivery["p99"]},
+            {
+                "p50": delivery["p50"],
+                "p99": delivery["p99"],
+                "poll_only": _p50_p99(results.get("agent_write_to_client_receive_poll_only_ms")),
+            },
             "p50 <= 30, p99 <= 150",
             delivery["p50"] <= 30 and delivery["p99"] <= 150,
         ),
