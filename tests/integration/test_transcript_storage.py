@@ -105,6 +105,8 @@ def test_an_agent_keeps_its_history_in_its_own_storage(stack: LocalStack) -> Non
     talk = Chat(stack, "own-storage", task="t-own-storage")
     first = talk.turn("one")
     assert text_of(first.records) == "turn 1 sees 1 messages"
+    # The save follows the turn-complete the client already read: let it land before the outage.
+    wait_for(lambda: len(STORAGE.entries.get("own-storage", [])) == 2)
     # The app's database is down through the second turn's save (every attempt): the run saves
     # those changes again before it suspends, so the continuation run still sees them.
     STORAGE.failures_left = transcript_storage.SAVE_ATTEMPTS
