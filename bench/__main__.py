@@ -147,6 +147,41 @@ def delivery_by_window(stack: LocalStack, http: httpx.Client) -> dict[str, Any]:
     return results
 
 
+def idle_wake_penalty(samples: int = 5) -> dict[str, Any]:
+    """Loopback TCP round trip between two threads of one process after the process sat idle for a
+    while, against one right after: on a VM whose idle vCPUs sleep, every hop of a request (client,
+    HTTP server, worker thread, DynamoDB endpoint) pays this after a quiet spell, which is why the
+    local stack's first token is slower when nothing polls (README, "Latency and cost")."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def echo() -> None:
+        conn, _ = server.accept()
+        with conn:
+            while data := conn.recv(16):
+                conn.sendall(data)
+
+    threading.Thread(target=echo, daemon=True).start()
+    results: dict[str, Any] = {}
+    with socket.create_connection(server.getsockname()) as client:
+        for idle in (0.01, 0.5, 2.0):
+            first, again = [], []
+            for _ in range(samples):
+                time.sleep(idle)
+                for into in (first, again):
+                    started = time.perf_counter()
+                    client.sendall(b"x")
+                    client.recv(16)
+                    into.append(time.perf_counter() - started)
+            results[f"after_{idle:g}s_idle"] = {
+                "first": summary_ms(first)["p50"],
+                "next": summary_ms(again)["p50"],
+            }
+    server.close()
+    return results
+
+
 def bench_journal_cost(n: int = 300) -> dict[str, float]:
     """PutItem per second on the embedded DynamoDB alone, in memory vs. journaled (one fsync each)."""
     import boto3
@@ -543,6 +578,7 @@ def main() -> int:
             stack.stop()
     # After the stack: a journaled endpoint empties moto's (process-wide) DynamoDB backend at start.
     guarded(results, "local_dynamodb", bench_journal_cost)
+    guarded(results, "idle_wake_penalty_ms", idle_wake_penalty)
     guarded(results, "cost", lambda: cost.per_thousand_turns(results))
     results["goals"] = goals.check(results)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
