@@ -30,14 +30,19 @@ def test_thousand_chunks_at_100_per_second_cost_at_most_100_writes(created: dict
     assert [json.loads(r.body)["data"]["delta"] for r in bodies] == [str(i) for i in range(1000)]
 
 
+def _committed_within(session_id: str, seconds: float) -> bool:
+    """Whether `.out` holds a record within `seconds` (polled every 10 ms)."""
+    deadline = time.monotonic() + seconds
+    while not streams.read_after(session_id, "out", -1) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return bool(streams.read_after(session_id, "out", -1))
+
+
 def test_first_record_after_a_quiet_spell_is_written_at_once(created: dict[str, Any]) -> None:
     writer = streams.OutWriter(created["id"], window_seconds=5.0)
     try:
         writer.write_chunk({"type": "start"})
-        deadline = time.monotonic() + 2.0
-        while not streams.read_after(created["id"], "out", -1) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert streams.read_after(created["id"], "out", -1), "first record waited for the window"
+        assert _committed_within(created["id"], 2.0), "first record waited for the window"
     finally:
         writer.close()
 
@@ -115,10 +120,7 @@ def test_a_slow_first_word_does_not_hold_the_turns_start_back(created: dict[str,
     try:
         writer.stamp_turn(0)
         writer.write_chunk({"type": "start"})
-        deadline = time.monotonic() + 5.0
-        while not streams.read_after(created["id"], "out", -1) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert streams.read_after(created["id"], "out", -1), "start waited for words that never came"
+        assert _committed_within(created["id"], 5.0), "start waited for words that never came"
     finally:
         writer.close()
 
