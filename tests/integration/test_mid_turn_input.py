@@ -25,10 +25,10 @@ from agent_sessions.agent.input_watcher import InputWatcher
 from agent_sessions.agent.messages import text_of
 from agent_sessions.config import get_settings, reset_settings
 from tests.integration.conftest import Api
-from tests.integration.test_run_endings import answered, handle, launcher, send, start, status
+from tests.integration.run_driving import answered, handle, launcher, send, start, status
 from tests.integration.test_run_liveness import IN, Resumes, out_records
 
-__all__ = ["launcher"]  # the fixture, shared with test_run_endings
+__all__ = ["launcher"]  # the fixture (run_driving), shared with test_run_endings
 
 IDLE = 0.05
 

@@ -16,13 +16,14 @@ from typing import Any
 
 import pytest
 
-from agent_sessions import recovery, run_control, runs, sessions, store, worker
+from agent_sessions import recovery, sessions, store, worker
 from agent_sessions.agent import Turn, chat
 from agent_sessions.config import get_settings, reset_settings
 from agent_sessions.heartbeat import Heartbeat
 from agent_sessions.models import CloseSessionBody
-from tests.integration.conftest import Api, create_body
-from tests.integration.test_run_liveness import IN, LambdaClock, Resumes, message, turn_completes
+from tests.integration.conftest import Api
+from tests.integration.run_driving import answered, handle, launcher, send, start, status
+from tests.integration.test_run_liveness import IN, Resumes, message
 from tests.support import ENV
 
 IDLE = 0.05
@@ -81,45 +82,13 @@ ENDINGS = {
 }
 """Each way an agent ends its run itself: the task, and the messages its run answers before."""
 
-
-@pytest.fixture
-def launcher(monkeypatch: pytest.MonkeyPatch) -> Resumes:
-    recorder = Resumes()
-    monkeypatch.setattr(runs, "get_launcher", lambda: recorder)
-    monkeypatch.setattr(run_control, "get_launcher", lambda: recorder)
-    return recorder
+__all__ = ["launcher"]  # the fixture (run_driving), used by this module's tests
 
 
 @pytest.fixture(autouse=True)
 def _disarm() -> Any:
     yield
     _at_done.clear()
-
-
-def start(api: Api, task: str) -> tuple[str, str, str]:
-    """A new session of `task`: (session id, its token, its first run)."""
-    created = api("POST", "/api/v1/sessions", body=create_body(task=task), token=ENV.secret_key).body
-    return created["id"], created["publicAccessToken"], created["runId"]
-
-
-def send(api: Api, pat: str, text: str) -> int:
-    response = api("POST", IN, body=message(text), token=pat)
-    assert response.status == 200, response.body
-    return int(response.body["seq"])
-
-
-def handle(run_id: str) -> dict[str, str]:
-    return worker.handle({"runId": run_id, "attempt": 0}, LambdaClock())
-
-
-def status(run_id: str) -> store.RunStatus:
-    run = store.get_run(run_id)
-    assert run is not None
-    return run.status
-
-
-def answered(session_id: str) -> list[int]:
-    return [int(seq) for seq in turn_completes(session_id) if seq is not None]
 
 
 @pytest.mark.parametrize("ending", ENDINGS)
