@@ -631,23 +631,39 @@ def start_fenced_budget_turn(
         )
         tx.update(item, actions=_count_turn_actions(), condition=_budget_caps(max_turns, max_tokens))
 
-    for attempt in range(_FENCED_TURN_ATTEMPTS):
-        try:
-            _transact(build, new_write_token())
-            return True
-        except TransactionCancelled as exc:
-            current, caps = [*exc.reasons, None, None][:2]
-            if current == "ConditionalCheckFailed":
-                raise RunSuperseded(fence.run_id) from exc
-            if caps == "ConditionalCheckFailed":
-                return False
-            if attempt + 1 == _FENCED_TURN_ATTEMPTS:  # a TransactionConflict every time
-                raise
-            time.sleep(random.uniform(0.5, 1.0) * _CONFLICT_BACKOFF_SECONDS * 2**attempt)
-    raise AssertionError("unreachable")
+    try:
+        _transact_until_decided(build, _FENCED_TURN_ATTEMPTS)
+    except TransactionCancelled as exc:
+        current, caps = [*exc.reasons, None, None][:2]
+        if current == "ConditionalCheckFailed":
+            raise RunSuperseded(fence.run_id) from exc
+        if caps == "ConditionalCheckFailed":
+            return False
+        raise
+    return True
 
 
 _FENCED_TURN_ATTEMPTS = 3
+
+
+def _transact_until_decided(build: Any, attempts: int) -> None:
+    """Commit the transaction `build` (a fresh ClientRequestToken each attempt), resent with
+    jittered backoff while DynamoDB cancels it for no failed condition of its own (a
+    TransactionConflict with a concurrent write, throttling), at most `attempts` times.
+
+    Raises TransactionCancelled at once when a condition failed (the caller reads which from
+    `reasons`), or when the last attempt was cancelled.
+    """
+    delay = _CONFLICT_BACKOFF_SECONDS
+    for attempt in range(1, attempts + 1):
+        try:
+            _transact(build, new_write_token())
+            return
+        except TransactionCancelled as exc:
+            if "ConditionalCheckFailed" in exc.reasons or attempt == attempts:
+                raise
+        time.sleep(random.uniform(delay / 2, delay))
+        delay *= 2
 
 
 def read_budget(session_id: str, day: int) -> DayUsage:
@@ -1051,22 +1067,16 @@ def complete_run_if_answered(run_id: str, session_pk: str, answered: int) -> boo
         tx.condition_check(SessionModel, session_pk, condition=head_ok)  # sent first: reasons[0]
         tx.update(RunModel(*run_key(run_id)), actions=actions, condition=RunModel.pk.exists() & _live())
 
-    delay = _CONFLICT_BACKOFF_SECONDS
-    for attempt in range(TRANSIENT_ATTEMPTS):
-        try:
-            _transact(build, client_request_token=str(uuid.uuid4()))
-            return True
-        except TransactionCancelled as exc:
-            head, run = [*exc.reasons, None, None][:2]
-            if run == "ConditionalCheckFailed":
-                return False
-            if head == "ConditionalCheckFailed":
-                raise InputPending(run_id) from exc
-            if "TransactionConflict" not in exc.reasons or attempt == TRANSIENT_ATTEMPTS - 1:
-                raise
-        time.sleep(random.uniform(delay / 2, delay))
-        delay *= 2
-    raise AssertionError("unreachable")
+    try:
+        _transact_until_decided(build, TRANSIENT_ATTEMPTS)
+    except TransactionCancelled as exc:
+        head, run = [*exc.reasons, None, None][:2]
+        if run == "ConditionalCheckFailed":
+            return False
+        if head == "ConditionalCheckFailed":
+            raise InputPending(run_id) from exc
+        raise
+    return True
 
 
 def fail_run(run_id: str, error: str) -> bool:
